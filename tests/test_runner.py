@@ -1,0 +1,53 @@
+"""The notebook runner behind `make run`: executes, renders, reports, fails loudly."""
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from recipes_utils import runner
+
+
+def write_nb(path, *sources):
+    nb = new_notebook(cells=[new_markdown_cell("# A title"), *(new_code_cell(s) for s in sources)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def test_run_writes_pages_index_and_fails_on_a_bad_cell(tmp_path, capsys):
+    good = write_nb(tmp_path / "good.ipynb", "import os\nprint(os.environ['RECIPES_SCALE'])")
+    bad = write_nb(tmp_path / "bad.ipynb", "x = 1", "raise RuntimeError('boom')", "print('never')")
+    build = tmp_path / "build"
+    code = runner.main([str(good), str(bad), "--scale", "smoke", "--build", str(build)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "good.ipynb" in out and "ok" in out
+    assert "FAILED in cell 3: RuntimeError: boom" in out
+    executed = nbformat.read(build / "smoke" / "executed" / "good.ipynb", 4)
+    assert executed.cells[1].outputs[0]["text"].strip() == "smoke"
+    assert [c.execution_count for c in executed.cells if c.cell_type == "code"] == [1]
+    index = (build / "index.html").read_text()
+    assert "smoke/good.html" in index and "smoke/bad.html" in index and "FAILED in cell 3" in index
+    assert (build / "smoke" / "good.html").read_text().count("A title") >= 1
+
+
+def test_run_succeeds_and_write_back_is_full_scale_only(tmp_path, capsys):
+    good = write_nb(tmp_path / "good.ipynb", "print(40 + 2)")
+    assert runner.main([str(good), "--scale", "full", "--build", str(tmp_path / "b"), "--write-back"]) == 0
+    stored = nbformat.read(good, 4)
+    assert stored.cells[1].outputs[0]["text"].strip() == "42"
+    try:
+        runner.main([str(good), "--scale", "smoke", "--write-back"])
+    except SystemExit as exc:
+        assert exc.code == 2
+    else:
+        raise AssertionError("--write-back at smoke scale must be refused")
+
+
+def test_format_table():
+    r = runner.Result(
+        notebook=runner.Path("x.ipynb"), seconds=1.234, ok=False, title="X", failed_cell=4, error="ValueError: no"
+    )
+    table = runner.format_table([r])
+    assert table.splitlines()[0].split() == ["notebook", "wall", "time", "status"]
+    row = table.splitlines()[2].split(None, 3)
+    assert row[:3] == ["x.ipynb", "1.2", "s"] and row[3] == "FAILED in cell 4: ValueError: no"
