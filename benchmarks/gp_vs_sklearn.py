@@ -53,11 +53,11 @@ def main(argv=None):
         y = np.sin(X).sum(axis=1) + noise_sd * rng.standard_normal(n)
         X_new = rng.uniform(-3, 3, size=(args.n_test, 3))
 
-        def ours():
+        def ours(X=X, y=y, X_new=X_new):
             post = gp.posterior(X, y, X_new, kernel, noise_sd)
             return post.mean, post.sd
 
-        def sklearn():
+        def sklearn(X=X, y=y, X_new=X_new):
             k = ConstantKernel(variance, "fixed") * RBF(ls, "fixed")
             model = GaussianProcessRegressor(k, alpha=noise_sd**2, optimizer=None, copy_X_train=False).fit(X, y)
             return model.predict(X_new, return_std=True)
@@ -66,7 +66,9 @@ def main(argv=None):
         t_sk, (m2, s2) = median_time(sklearn, args.repeats)
         agree = float(max(np.abs(m1 - m2).max(), np.abs(s1 - s2).max()))
         rows.append({"n_train": n, "numpy_s": t_np, "sklearn_s": t_sk, "ratio": t_np / t_sk, "max_abs_diff": agree})
-        print(f"n={n:>5}: numpy {t_np:.3f} s, scikit-learn {t_sk:.3f} s, ratio {t_np / t_sk:.2f}, max |diff| {agree:.1e}")
+        print(
+            f"n={n:>5}: numpy {t_np:.3f} s, scikit-learn {t_sk:.3f} s, ratio {t_np / t_sk:.2f}, max |diff| {agree:.1e}"
+        )
 
     df = pd.DataFrame(rows)
     df["date"] = time.strftime("%Y-%m-%d")

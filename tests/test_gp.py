@@ -102,7 +102,10 @@ def test_lml_gradient_matches_finite_differences(kind, ard):
     _, grad = gp._lml_and_grad(theta, X, y, kind, n_ls)
     eps = 1e-6
     numeric = [
-        (gp._lml_and_grad(theta + eps * e, X, y, kind, n_ls)[0] - gp._lml_and_grad(theta - eps * e, X, y, kind, n_ls)[0])
+        (
+            gp._lml_and_grad(theta + eps * e, X, y, kind, n_ls)[0]
+            - gp._lml_and_grad(theta - eps * e, X, y, kind, n_ls)[0]
+        )
         / (2 * eps)
         for e in np.eye(len(theta))
     ]
@@ -191,7 +194,11 @@ def test_fit_recovers_noise_level():
         (lambda X, y: gp.posterior(X, y, X[:, :0], gp.Kernel("rbf", 1.0), 0.1), ValueError, "X_new has 0 input"),
         (lambda X, y: gp.posterior(X, y, X, gp.Kernel("rbf", 1.0), 0.0), ValueError, "noise_sd must be a positive"),
         (lambda X, y: gp.posterior(X, y, X, gp.Kernel("rbf", 1.0), -1), ValueError, "noise_sd must be a positive"),
-        (lambda X, y: gp.posterior(X, np.where(y > 0, np.nan, y), X, gp.Kernel("rbf", 1.0), 0.1), ValueError, "y contains NaN"),
+        (
+            lambda X, y: gp.posterior(X, np.where(y > 0, np.nan, y), X, gp.Kernel("rbf", 1.0), 0.1),
+            ValueError,
+            "y contains NaN",
+        ),
         (lambda X, y: gp.fit_hyperparameters(X, y, "rbf", n_starts=0), ValueError, "n_starts must be >= 1"),
         (lambda X, y: gp.fit_hyperparameters(X, y, "linear"), ValueError, "kind must be one of"),
     ],
