@@ -10,7 +10,7 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
-__all__ = ["ConvergenceError", "check_nuts"]
+__all__ = ["ConvergenceError", "ELBOConvergence", "check_nuts"]
 
 
 class ConvergenceError(AssertionError):
@@ -53,7 +53,8 @@ def check_nuts(
     n_chains = idata.posterior.sizes.get("chain", 0)
     if n_chains < 2:
         raise ValueError(f"r-hat needs at least 2 chains, got {n_chains}")
-    summary = az.summary(idata, var_names=var_names, kind="diagnostics")
+    # Unrounded: az.summary rounds to 2 decimals by default, which would let an r-hat of 1.014 pass as 1.01.
+    summary = az.summary(idata, var_names=var_names, kind="diagnostics", round_to="none")
     problems = []
     bad = summary[~(summary["r_hat"] <= max_rhat)]
     if len(bad):
@@ -76,3 +77,48 @@ def _fmt(series: pd.Series, limit: int = 8) -> str:
     items = [f"{k}={v:.3g}" for k, v in series.items()]
     more = f" ... and {len(items) - limit} more" if len(items) > limit else ""
     return ", ".join(items[:limit]) + more
+
+
+class ELBOConvergence:
+    """A ``pm.fit`` callback that stops ADVI once the ELBO has flattened.
+
+    Every ``window`` iterations it compares the mean loss (negative ELBO) of the last ``window`` iterations
+    with that of the ``window`` before; when the relative change falls below ``rtol`` it records the
+    iteration in ``converged_at`` and stops the fit. Averaging over a window makes the criterion work with
+    the noisy losses of minibatch ADVI.
+
+    Examples
+    --------
+    >>> conv = ELBOConvergence(window=1000, rtol=1e-3)
+    >>> approx = pm.fit(50_000, callbacks=[conv])
+    >>> conv.check()  # raises ConvergenceError if the fit ran out of iterations first
+    """
+
+    def __init__(self, window: int = 1000, rtol: float = 1e-3):
+        if int(window) < 10:
+            raise ValueError(f"window must be >= 10, got {window}")
+        if not 0 < rtol < 1:
+            raise ValueError(f"rtol must lie in (0, 1), got {rtol}")
+        self.window, self.rtol = int(window), float(rtol)
+        self.converged_at: int | None = None
+        self.changes: list[tuple[int, float]] = []  # (iteration, relative change)
+
+    def __call__(self, approx, losses, i):
+        if i % self.window or len(losses) < 2 * self.window:
+            return
+        last = np.mean(losses[-self.window :])
+        prev = np.mean(losses[-2 * self.window : -self.window])
+        change = abs(last - prev) / abs(prev)
+        self.changes.append((i, float(change)))
+        if change < self.rtol:
+            self.converged_at = i
+            raise StopIteration(f"ELBO converged at iteration {i}: relative change {change:.2e} < {self.rtol}")
+
+    def check(self):
+        """Raise :class:`ConvergenceError` unless the criterion was met."""
+        if self.converged_at is None:
+            last = f"; last relative change {self.changes[-1][1]:.2e}" if self.changes else ""
+            raise ConvergenceError(
+                f"ADVI stopped before the ELBO flattened (rtol {self.rtol}){last}: run more iterations"
+            )
+        return self.converged_at
