@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
-__all__ = ["curve_draws", "four_pl"]
+__all__ = [
+    "bayesian_neural_network",
+    "bnn_proba",
+    "curve_draws",
+    "four_pl",
+    "softmax_regression",
+    "softmax_regression_proba",
+]
 
 
 def _is_tensor(x) -> bool:
@@ -68,3 +75,160 @@ def curve_draws(posterior, log_conc, names=("bottom", "top", "log_ec50", "hill")
         raise KeyError(f"posterior lacks {missing}; it has {list(posterior.data_vars)}")
     params = [np.asarray(posterior[n]).reshape(-1, 1) for n in names]
     return four_pl(np.asarray(log_conc, dtype=float)[None, :], *params)
+
+
+def softmax_regression(
+    X,
+    y,
+    *,
+    feature_names,
+    class_names,
+    coef_sd: float = 1.0,
+    intercept_sd: float = 3.0,
+    batch_size: int | None = None,
+):
+    """Multinomial (softmax) logistic regression as a PyMC model.
+
+    ``logits = intercept + X @ coef`` with zero-sum priors over classes: ``coef[feature, :]`` and
+    ``intercept`` each sum to zero across classes, which makes the softmax identifiable without
+    singling out a reference class (each coefficient reads "relative to the average class").
+    The likelihood is ``pm.Categorical`` on the logits.
+
+    Parameters
+    ----------
+    X, y
+        Features ``(n, p)`` (standardised) and integer class codes ``(n,)`` in ``0..K-1``.
+    batch_size
+        If given, fit on minibatches: one ``pm.Minibatch`` call draws matching rows of ``X`` and ``y``,
+        and the likelihood is scaled with ``total_size=n``. For ADVI only (NUTS needs full data); seed
+        the batches with ``pm.fit(random_seed=...)``.
+    """
+    import pymc as pm
+
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y)
+    n, p = _check_classification_data(X, y, feature_names, class_names)
+    coords = {"feature": list(feature_names), "class": list(class_names)}
+    with pm.Model(coords=coords) as model:
+        if batch_size is None:
+            X_data, y_data = X, y
+        else:
+            if not 1 <= int(batch_size) <= n:
+                raise ValueError(f"batch_size must lie in 1..{n}, got {batch_size}")
+            # int32 labels: Categorical would otherwise cast the minibatch, which PyMC rejects as observed data
+            X_data, y_data = pm.Minibatch(X, y.astype("int32"), batch_size=int(batch_size))
+        intercept = pm.ZeroSumNormal("intercept", sigma=intercept_sd, dims="class")
+        coef = pm.ZeroSumNormal("coef", sigma=coef_sd, dims=("feature", "class"), n_zerosum_axes=1)
+        logits = intercept + X_data @ coef
+        pm.Categorical("y", logit_p=logits, observed=y_data, total_size=n if batch_size else None)
+    return model
+
+
+def _check_classification_data(X, y, feature_names, class_names):
+    if X.ndim != 2:
+        raise ValueError(f"X must have shape (n, p), got {X.shape}")
+    n, p = X.shape
+    if y.shape != (n,):
+        raise ValueError(f"y must have shape ({n},) to match X, got {y.shape}")
+    if not np.isfinite(X).all():
+        raise ValueError("X contains NaN or infinite values")
+    if len(feature_names) != p:
+        raise ValueError(f"{len(feature_names)} feature names for {p} columns of X")
+    k = len(class_names)
+    if k < 2:
+        raise ValueError(f"need at least 2 classes, got {k}")
+    if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= k:
+        raise ValueError(f"y must hold integer class codes 0..{k - 1}")
+    return n, p
+
+
+def softmax_regression_proba(posterior, X, *, chunk: int = 20_000) -> np.ndarray:
+    """Class probabilities for every draw: shape ``(n_draws, n, n_classes)`` as float32.
+
+    ``posterior`` holds ``intercept`` (chain, draw, class) and ``coef`` (chain, draw, feature, class).
+    """
+    from recipes_utils.evaluation import softmax
+
+    a = np.asarray(posterior["intercept"]).reshape(-1, posterior["intercept"].shape[-1])
+    b = np.asarray(posterior["coef"]).reshape(-1, *posterior["coef"].shape[-2:])
+    X = np.asarray(X, dtype=float)
+    if X.shape[1] != b.shape[1]:
+        raise ValueError(f"X has {X.shape[1]} features, the posterior {b.shape[1]}")
+    out = np.empty((b.shape[0], X.shape[0], b.shape[2]), dtype=np.float32)
+    for start in range(0, X.shape[0], chunk):
+        sl = slice(start, start + chunk)
+        logits = np.einsum("np,spk->snk", X[sl], b) + a[:, None, :]
+        out[:, sl] = softmax(logits)
+    return out
+
+
+def bayesian_neural_network(
+    X,
+    y,
+    *,
+    hidden: tuple[int, ...] = (32, 32),
+    class_names,
+    batch_size: int | None = None,
+    prior_scale: float = 1.0,
+):
+    """A feed-forward Bayesian neural network classifier: tanh hidden layers, softmax output.
+
+    Every weight has a ``Normal(0, prior_scale / sqrt(fan_in))`` prior and every bias ``Normal(0, 1)``. The
+    ``1/sqrt(fan_in)`` scaling keeps each unit's pre-activation at about unit scale under the prior whatever
+    the layer's width (the reasoning behind Glorot / He initialisation, and Neal 1996's scaling for wide
+    networks): the prior over functions neither saturates every tanh nor collapses to a constant. Output
+    logits go to ``pm.Categorical``. With ``batch_size``, one ``pm.Minibatch`` call draws matching rows of
+    ``X`` and ``y`` and the likelihood carries ``total_size=n``.
+
+    Weights are named ``w0, w1, ...`` (input to output) and biases ``b0, b1, ...``.
+    """
+    import pymc as pm
+
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y)
+    n, p = _check_classification_data(X, y, [f"x{i}" for i in range(X.shape[1])], class_names)
+    hidden = tuple(int(h) for h in hidden)
+    if not hidden or any(h < 1 for h in hidden):
+        raise ValueError(f"hidden must list at least one layer width >= 1, got {hidden}")
+    if not prior_scale > 0:
+        raise ValueError(f"prior_scale must be positive, got {prior_scale}")
+    sizes = [p, *hidden, len(class_names)]
+    coords = {"class": list(class_names)}
+    with pm.Model(coords=coords) as model:
+        if batch_size is None:
+            h, y_data = X, y
+        else:
+            if not 1 <= int(batch_size) <= n:
+                raise ValueError(f"batch_size must lie in 1..{n}, got {batch_size}")
+            h, y_data = pm.Minibatch(X, y.astype("int32"), batch_size=int(batch_size))
+        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            w = pm.Normal(f"w{i}", 0.0, prior_scale / np.sqrt(fan_in), shape=(fan_in, fan_out))
+            b = pm.Normal(f"b{i}", 0.0, 1.0, shape=(fan_out,))
+            h = h @ w + b
+            if i < len(sizes) - 2:
+                h = pm.math.tanh(h)
+        pm.Categorical("y", logit_p=h, observed=y_data, total_size=n if batch_size else None)
+    return model
+
+
+def bnn_proba(posterior, X, *, n_layers: int | None = None, chunk: int = 10_000) -> np.ndarray:
+    """Class probabilities of a :func:`bayesian_neural_network` for every draw: ``(n_draws, n, n_classes)``."""
+    from recipes_utils.evaluation import softmax
+
+    if n_layers is None:
+        n_layers = sum(1 for v in posterior.data_vars if str(v).startswith("w") and str(v)[1:].isdigit())
+    ws = [np.asarray(posterior[f"w{i}"]).reshape(-1, *posterior[f"w{i}"].shape[-2:]) for i in range(n_layers)]
+    bs = [np.asarray(posterior[f"b{i}"]).reshape(-1, posterior[f"b{i}"].shape[-1]) for i in range(n_layers)]
+    X = np.asarray(X, dtype=float)
+    if X.shape[1] != ws[0].shape[1]:
+        raise ValueError(f"X has {X.shape[1]} features, the network {ws[0].shape[1]}")
+    out = np.empty((ws[0].shape[0], X.shape[0], ws[-1].shape[-1]), dtype=np.float32)
+    for start in range(0, X.shape[0], chunk):
+        sl = slice(start, start + chunk)
+        h = np.broadcast_to(X[sl], (ws[0].shape[0], *X[sl].shape))
+        for i, (w, b) in enumerate(zip(ws, bs)):
+            h = h @ w + b[:, None, :]
+            if i < n_layers - 1:
+                h = np.tanh(h)
+        out[:, sl] = softmax(h)
+    return out
