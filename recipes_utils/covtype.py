@@ -10,7 +10,7 @@ from sklearn.model_selection import train_test_split
 
 from recipes_utils.data import COVTYPE_CLASSES, load_covtype
 
-__all__ = ["CovtypeSplit", "QUANTITATIVE", "prepare_covtype"]
+__all__ = ["QUANTITATIVE", "CovtypeSplit", "prepare_covtype"]
 
 QUANTITATIVE = [
     "Elevation",
@@ -98,7 +98,7 @@ def prepare_covtype(
         raise ValueError("df has missing values in the quantitative features")
     labels = df["Cover_Type"]
     if not isinstance(labels.dtype, pd.CategoricalDtype):
-        raise ValueError("Cover_Type must be categorical, as load_covtype() returns it")
+        raise TypeError("Cover_Type must be categorical, as load_covtype() returns it")
     y_all = labels.cat.codes.to_numpy()
     if (y_all < 0).any():
         raise ValueError("Cover_Type has missing labels")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from scipy.special import expit
 
@@ -107,7 +109,7 @@ def softmax_regression(
 
     X = np.asarray(X, dtype=float)
     y = np.asarray(y)
-    n, p = _check_classification_data(X, y, feature_names, class_names)
+    n, _p = _check_classification_data(X, y, feature_names, class_names)
     coords = {"feature": list(feature_names), "class": list(class_names)}
     with pm.Model(coords=coords) as model:
         if batch_size is None:
@@ -201,7 +203,7 @@ def bayesian_neural_network(
             if not 1 <= int(batch_size) <= n:
                 raise ValueError(f"batch_size must lie in 1..{n}, got {batch_size}")
             h, y_data = pm.Minibatch(X, y.astype("int32"), batch_size=int(batch_size))
-        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
             w = pm.Normal(f"w{i}", 0.0, prior_scale / np.sqrt(fan_in), shape=(fan_in, fan_out))
             b = pm.Normal(f"b{i}", 0.0, 1.0, shape=(fan_out,))
             h = h @ w + b

@@ -85,7 +85,7 @@ def test_bad_arguments(df, kwargs, match):
 
 def test_needs_categorical_labels(df):
     bad = df.head(500).assign(Cover_Type=lambda d: d["Cover_Type"].cat.codes)
-    with pytest.raises(ValueError, match="Cover_Type must be categorical"):
+    with pytest.raises(TypeError, match="Cover_Type must be categorical"):
         prepare_covtype(bad)
     with pytest.raises(ValueError, match=r"lacks columns \['Elevation'\]"):
         prepare_covtype(df.drop(columns="Elevation"))

@@ -28,7 +28,7 @@ def test_perfectly_calibrated_predictions_have_small_ece():
     probs = np.column_stack([p1, 1 - p1])
     y = (rng.uniform(size=p1.size) > p1).astype(int)  # class 0 with probability p1
     assert expected_calibration_error(probs, y) < 0.01
-    _, conf, acc, count = calibration_bins(probs, y)
+    _, _conf, _acc, count = calibration_bins(probs, y)
     assert count.sum() == 200_000
 
 
@@ -69,7 +69,7 @@ def test_accuracy_rejection():
     probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.55, 0.45]])
     y = np.array([0, 0, 1, 1])  # the two least certain points are wrong
     uncertainty = 1 - probs.max(axis=1)
-    fr, acc = accuracy_rejection(probs, y, uncertainty, fractions=[0, 0.25, 0.5])
+    _fr, acc = accuracy_rejection(probs, y, uncertainty, fractions=[0, 0.25, 0.5])
     np.testing.assert_allclose(acc, [0.5, 2 / 3, 1.0])
     with pytest.raises(ValueError, match="uncertainty must have shape"):
         accuracy_rejection(probs, y, uncertainty[:2])
