@@ -34,7 +34,8 @@ def test_minibatch_likelihood_is_scaled():
 def test_advi_learns_xor():
     X, y = xor_data()
     m = bayesian_neural_network(X, y, hidden=(16,), class_names=["a", "b"], batch_size=256)
-    conv = ELBOConvergence(window=500, rtol=5e-3)
+    # A loose tolerance (5e-3) stops on the plateau before the network breaks symmetry, at chance accuracy.
+    conv = ELBOConvergence(window=500, rtol=1e-3)
     with m:
         approx = pm.fit(
             30_000,
