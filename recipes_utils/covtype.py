@@ -8,22 +8,11 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from recipes_utils.data import COVTYPE_CLASSES, load_covtype
+from recipes_utils.data import COVTYPE_CLASSES, COVTYPE_QUANTITATIVE, load_covtype
 
 __all__ = ["QUANTITATIVE", "CovtypeSplit", "prepare_covtype"]
 
-QUANTITATIVE = [
-    "Elevation",
-    "Aspect",
-    "Slope",
-    "Horizontal_Distance_To_Hydrology",
-    "Vertical_Distance_To_Hydrology",
-    "Horizontal_Distance_To_Roadways",
-    "Hillshade_9am",
-    "Hillshade_Noon",
-    "Hillshade_3pm",
-    "Horizontal_Distance_To_Fire_Points",
-]
+QUANTITATIVE = list(COVTYPE_QUANTITATIVE)
 _GROUPS = {"Wilderness_Area": range(1, 5), "Soil_Type": range(1, 41)}
 
 

@@ -19,6 +19,7 @@ from recipes_utils.models import four_pl
 
 __all__ = [
     "COVTYPE_CLASSES",
+    "COVTYPE_QUANTITATIVE",
     "COVTYPE_SHA256",
     "DoseResponseSimulation",
     "data_dir",
@@ -42,7 +43,8 @@ COVTYPE_CLASSES = (
     "Krummholz",
 )
 
-_COVTYPE_QUANTITATIVE = (
+#: The ten quantitative cartographic features, in file order.
+COVTYPE_QUANTITATIVE = (
     "Elevation",
     "Aspect",
     "Slope",
@@ -55,7 +57,7 @@ _COVTYPE_QUANTITATIVE = (
     "Horizontal_Distance_To_Fire_Points",
 )
 COVTYPE_COLUMNS = (
-    *_COVTYPE_QUANTITATIVE,
+    *COVTYPE_QUANTITATIVE,
     *(f"Wilderness_Area{i}" for i in range(1, 5)),
     *(f"Soil_Type{i}" for i in range(1, 41)),
     "Cover_Type",

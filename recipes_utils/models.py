@@ -112,18 +112,25 @@ def softmax_regression(
     n, _p = _check_classification_data(X, y, feature_names, class_names)
     coords = {"feature": list(feature_names), "class": list(class_names)}
     with pm.Model(coords=coords) as model:
-        if batch_size is None:
-            X_data, y_data = X, y
-        else:
-            if not 1 <= int(batch_size) <= n:
-                raise ValueError(f"batch_size must lie in 1..{n}, got {batch_size}")
-            # int32 labels: Categorical would otherwise cast the minibatch, which PyMC rejects as observed data
-            X_data, y_data = pm.Minibatch(X, y.astype("int32"), batch_size=int(batch_size))
+        X_data, y_data = _data_or_minibatch(X, y, batch_size)
         intercept = pm.ZeroSumNormal("intercept", sigma=intercept_sd, dims="class")
         coef = pm.ZeroSumNormal("coef", sigma=coef_sd, dims=("feature", "class"), n_zerosum_axes=1)
         logits = intercept + X_data @ coef
         pm.Categorical("y", logit_p=logits, observed=y_data, total_size=n if batch_size else None)
     return model
+
+
+def _data_or_minibatch(X, y, batch_size):
+    """The full arrays, or one ``pm.Minibatch`` call drawing matching rows of both (call inside a model)."""
+    import pymc as pm
+
+    if batch_size is None:
+        return X, y
+    n = X.shape[0]
+    if not 1 <= int(batch_size) <= n:
+        raise ValueError(f"batch_size must lie in 1..{n}, got {batch_size}")
+    # int32 labels: Categorical would otherwise cast the minibatch, which PyMC rejects as observed data
+    return pm.Minibatch(X, y.astype("int32"), batch_size=int(batch_size))
 
 
 def _check_classification_data(X, y, feature_names, class_names):
@@ -197,12 +204,7 @@ def bayesian_neural_network(
     sizes = [p, *hidden, len(class_names)]
     coords = {"class": list(class_names)}
     with pm.Model(coords=coords) as model:
-        if batch_size is None:
-            h, y_data = X, y
-        else:
-            if not 1 <= int(batch_size) <= n:
-                raise ValueError(f"batch_size must lie in 1..{n}, got {batch_size}")
-            h, y_data = pm.Minibatch(X, y.astype("int32"), batch_size=int(batch_size))
+        h, y_data = _data_or_minibatch(X, y, batch_size)
         for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
             w = pm.Normal(f"w{i}", 0.0, prior_scale / np.sqrt(fan_in), shape=(fan_in, fan_out))
             b = pm.Normal(f"b{i}", 0.0, 1.0, shape=(fan_out,))
