@@ -7,9 +7,18 @@ config
 data
     Loading the shipped data sets and simulating dose-response data with known truth.
 models
-    Model pieces shared by the recipes (the 4-parameter logistic curve).
+    Model builders shared by the recipes: the 4-parameter logistic curve, softmax regression, a Bayesian
+    neural network, and their predictive probabilities.
 diagnostics
-    Convergence checks that raise when a fit cannot be trusted.
+    Convergence checks that raise when a fit cannot be trusted (NUTS diagnostics, ELBO flattening).
+covtype
+    Split, standardise and encode the forest cover type data for classification.
+evaluation
+    Calibration and predictive-uncertainty measures for classifiers.
+gp
+    Gaussian processes in plain NumPy: kernels, conditioning, posterior, marginal likelihood, fitting.
+plotting
+    Dose-response plots, curve bands, and the README gallery images.
 runner
     Executes every notebook and renders the book (``make run``).
 """

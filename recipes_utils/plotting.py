@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+
+from recipes_utils import config
 
 __all__ = ["control_position", "plot_curve_band", "plot_dose_response_data", "save_gallery_figure"]
 
@@ -75,10 +79,6 @@ def save_gallery_figure(fig, name: str, *, dpi: int = 90):
 
     Smoke runs (the tests) leave the committed images alone. Returns the path written, or None.
     """
-    from pathlib import Path
-
-    from recipes_utils import config
-
     if not name or not all(ch.isalnum() or ch in "-_" for ch in name):
         raise ValueError(f"name must be letters, digits, '-' or '_', got {name!r}")
     if config.is_smoke():
