@@ -271,9 +271,8 @@ def hierarchical_four_pl(
     if control.any():
         columns["control"] = control.astype("int8")
 
-    if batch_size is not None:
-        if not 1 <= int(batch_size) <= n_rows:
-            raise ValueError(f"batch_size must lie in 1..{n_rows} (the number of likelihood rows), got {batch_size}")
+    if batch_size is not None and not 1 <= int(batch_size) <= n_rows:
+        raise ValueError(f"batch_size must lie in 1..{n_rows} (the number of likelihood rows), got {batch_size}")
 
     coords = {"group": prepared.groups}
     with pm.Model(coords=coords) as model:
@@ -303,8 +302,9 @@ def hierarchical_four_pl(
             mu_obs = pt.switch(pt.eq(col["control"], 1), top, mu_obs)
         total_size = n_rows if batch_size is not None else None
         if aggregate:
-            pm.Normal("response_mean", mu=mu_obs, sigma=sigma / pt.sqrt(col["n"]), observed=col["y"],
-                      total_size=total_size)
+            pm.Normal(
+                "response_mean", mu=mu_obs, sigma=sigma / pt.sqrt(col["n"]), observed=col["y"], total_size=total_size
+            )
             n_total = int(cells["n"].sum())
             dof = n_total - len(cells)
             ss_within = float(cells["ss"].sum())

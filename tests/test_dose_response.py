@@ -88,8 +88,19 @@ def test_non_numeric_and_missing_values_are_rejected():
 
 def test_a_group_with_fewer_points_than_parameters_is_rejected():
     data, _ = tidy(n_groups=3, n_obs=30)
-    data = pd.concat([data, pd.DataFrame({"group": [9, 9, 9], "concentration": [1.0, 2.0, 4.0],
-                                          "log_concentration": np.log([1.0, 2.0, 4.0]), "response": [1.0, 2, 3]})])
+    data = pd.concat(
+        [
+            data,
+            pd.DataFrame(
+                {
+                    "group": [9, 9, 9],
+                    "concentration": [1.0, 2.0, 4.0],
+                    "log_concentration": np.log([1.0, 2.0, 4.0]),
+                    "response": [1.0, 2, 3],
+                }
+            ),
+        ]
+    )
     with pytest.raises(ValueError, match=r"1 group\(s\) have fewer than 4 measurements.*9 \(3\)"):
         prepare_grouped(data)
 
@@ -169,7 +180,9 @@ def test_controls_sit_at_top():
     model = hierarchical_four_pl(data, priors=PRIORS, zero_is_control=True)
     point = random_points(model, 1)[0]
     loglik = compile_at_point(model, model.datalogp)(point)
-    bottom, top, log_ec50, hill, sigma = compile_at_point(model, [model[n] for n in ("bottom", "top", "log_ec50", "hill", "sigma")])(point)
+    bottom, top, log_ec50, hill, sigma = compile_at_point(
+        model, [model[n] for n in ("bottom", "top", "log_ec50", "hill", "sigma")]
+    )(point)
     g = data["group"].to_numpy()
     with np.errstate(divide="ignore"):
         mu = four_pl(np.log(data["concentration"].to_numpy()), bottom[g], top[g], log_ec50[g], hill[g])
@@ -195,8 +208,9 @@ def test_minibatch_likelihood_is_scaled_to_the_full_data(aggregate):
 
 
 def test_replicate_cells():
-    cells = replicate_cells(np.array([0, 0, 0, 1, 1]), np.array([1.0, 1.0, 2.0, 1.0, 1.0]),
-                            np.array([1.0, 3.0, 5.0, 2.0, 2.0]))
+    cells = replicate_cells(
+        np.array([0, 0, 0, 1, 1]), np.array([1.0, 1.0, 2.0, 1.0, 1.0]), np.array([1.0, 3.0, 5.0, 2.0, 2.0])
+    )
     assert cells[["n", "mean", "ss"]].to_numpy().tolist() == [[2, 2.0, 2.0], [1, 5.0, 0.0], [2, 2.0, 0.0]]
 
 
