@@ -9,6 +9,9 @@ data
 models
     Model builders shared by the recipes: the 4-parameter logistic curve, softmax regression, a Bayesian
     neural network, and their predictive probabilities.
+dose_response
+    The hierarchical 4PL dose-response model from a tidy table (centred or non-centred, minibatch, exact
+    replicate aggregation), interval coverage of known truth, and PSIS k-hat for ADVI fits.
 diagnostics
     Convergence checks that raise when a fit cannot be trusted (NUTS diagnostics, ELBO flattening).
 covtype
