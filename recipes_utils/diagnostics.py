@@ -83,9 +83,17 @@ class ELBOConvergence:
     """A ``pm.fit`` callback that stops ADVI once the ELBO has flattened.
 
     Every ``window`` iterations it compares the mean loss (negative ELBO) of the last ``window`` iterations
-    with that of the ``window`` before; when the relative change falls below ``rtol`` it records the
-    iteration in ``converged_at`` and stops the fit. Averaging over a window makes the criterion work with
-    the noisy losses of minibatch ADVI.
+    with that of the ``window`` before. Two criteria, each used when given; the fit stops when all the
+    given ones hold:
+
+    - ``rtol``: the relative change of the window means is below ``rtol``. Simple, but the right value
+      depends on the size of the loss, which grows with the number of observations.
+    - ``max_z``: the improvement is within ``max_z`` standard errors of the difference of the window
+      means (from the spread of the losses in each window), i.e. the ELBO no longer improves beyond its
+      own Monte Carlo noise. Scale-free: the same value works for 3,000 and 400,000 observations.
+
+    It records the iteration in ``converged_at`` and stops the fit. Averaging over a window makes both
+    criteria work with the noisy losses of ADVI (one Monte Carlo draw per step, or minibatches).
 
     Examples
     --------
@@ -94,31 +102,53 @@ class ELBOConvergence:
     >>> conv.check()  # raises ConvergenceError if the fit ran out of iterations first
     """
 
-    def __init__(self, window: int = 1000, rtol: float = 1e-3):
+    def __init__(self, window: int = 1000, rtol: float | None = 1e-3, *, max_z: float | None = None):
         if int(window) < 10:
             raise ValueError(f"window must be >= 10, got {window}")
-        if not 0 < rtol < 1:
+        if rtol is None and max_z is None:
+            raise ValueError("give rtol, max_z or both")
+        if rtol is not None and not 0 < rtol < 1:
             raise ValueError(f"rtol must lie in (0, 1), got {rtol}")
-        self.window, self.rtol = int(window), float(rtol)
+        if max_z is not None and not max_z > 0:
+            raise ValueError(f"max_z must be > 0, got {max_z}")
+        self.window = int(window)
+        self.rtol = None if rtol is None else float(rtol)
+        self.max_z = None if max_z is None else float(max_z)
         self.converged_at: int | None = None
         self.changes: list[tuple[int, float]] = []  # (iteration, relative change)
+        self.z_scores: list[tuple[int, float]] = []  # (iteration, improvement / its standard error)
 
     def __call__(self, approx, losses, i):
         if i % self.window or len(losses) < 2 * self.window:
             return
-        last = np.mean(losses[-self.window :])
-        prev = np.mean(losses[-2 * self.window : -self.window])
+        last_w = np.asarray(losses[-self.window :])
+        prev_w = np.asarray(losses[-2 * self.window : -self.window])
+        last, prev = last_w.mean(), prev_w.mean()
         change = abs(last - prev) / abs(prev)
+        se = np.sqrt((last_w.var(ddof=1) + prev_w.var(ddof=1)) / self.window)
+        z = (prev - last) / se if se > 0 else (0.0 if prev == last else np.inf)
         self.changes.append((i, float(change)))
-        if change < self.rtol:
+        self.z_scores.append((i, float(z)))
+        met = []
+        if self.rtol is not None:
+            met.append(change < self.rtol)
+        if self.max_z is not None:
+            met.append(z < self.max_z)
+        if all(met):
             self.converged_at = i
-            raise StopIteration(f"ELBO converged at iteration {i}: relative change {change:.2e} < {self.rtol}")
+            raise StopIteration(
+                f"ELBO converged at iteration {i}: relative change {change:.2e}, improvement {z:.1f} standard errors"
+            )
 
     def check(self):
         """Raise :class:`ConvergenceError` unless the criterion was met."""
         if self.converged_at is None:
-            last = f"; last relative change {self.changes[-1][1]:.2e}" if self.changes else ""
+            last = (
+                f"; last relative change {self.changes[-1][1]:.2e}, improvement {self.z_scores[-1][1]:.1f} standard errors"
+                if self.changes
+                else ""
+            )
             raise ConvergenceError(
-                f"ADVI stopped before the ELBO flattened (rtol {self.rtol}){last}: run more iterations"
+                f"ADVI stopped before the ELBO flattened (rtol {self.rtol}, max_z {self.max_z}){last}: run more iterations"
             )
         return self.converged_at

@@ -2,7 +2,7 @@ import arviz as az
 import numpy as np
 import pytest
 
-from recipes_utils.diagnostics import ConvergenceError, check_nuts
+from recipes_utils.diagnostics import ConvergenceError, ELBOConvergence, check_nuts
 
 
 def fake_idata(shift=0.0, n_div=0, chains=4, draws=1000, seed=0):
@@ -42,3 +42,48 @@ def test_low_ess_fails():
 def test_single_chain_is_an_error():
     with pytest.raises(ValueError, match="at least 2 chains, got 1"):
         check_nuts(fake_idata(chains=1))
+
+
+def _feed(conv, losses):
+    """Call the callback as pm.fit would, every iteration, until it stops; return the stop iteration or None."""
+    for i in range(1, len(losses) + 1):
+        try:
+            conv(None, losses[:i], i)
+        except StopIteration:
+            return i
+    return None
+
+
+def test_elbo_noise_criterion_stops_when_the_improvement_is_within_noise():
+    rng = np.random.default_rng(0)
+    it = np.arange(1, 40_001)
+    # A loss that decays to a floor of 1e6 with per-step noise of sd 70, as full-batch ADVI at 400K observations.
+    losses = 1e6 + 5e5 * np.exp(-it / 2000) + rng.normal(0, 70, it.size)
+    conv = ELBOConvergence(window=1000, rtol=None, max_z=2)
+    stop = _feed(conv, losses)
+    # Two standard errors of a difference of window means: 2 * sqrt(2 * 70**2 / 1000) = 6.3. The improvement between
+    # consecutive windows (a few times 5e5 * exp(-i / 2000)) drops below that between about 20,000 and 24,000.
+    assert stop is not None and 20_000 <= stop <= 27_000, stop
+    assert conv.converged_at == stop and conv.z_scores[-1][1] < 2
+    # The same loss scaled up 100x with the same noise: a relative tolerance would stop far earlier, the noise
+    # criterion later, because it still sees real improvement.
+    big = 1e8 + 5e7 * np.exp(-it / 2000) + rng.normal(0, 70, it.size)
+    assert _feed(ELBOConvergence(window=1000, rtol=1e-5), big) < _feed(
+        ELBOConvergence(window=1000, rtol=None, max_z=2), big
+    )
+
+
+def test_elbo_noise_criterion_never_stops_a_steady_improvement():
+    rng = np.random.default_rng(1)
+    losses = np.linspace(2e5, 1e5, 30_000) + rng.normal(0, 50, 30_000)
+    conv = ELBOConvergence(window=1000, rtol=None, max_z=2)
+    assert _feed(conv, losses) is None
+    with pytest.raises(ConvergenceError, match="improvement .* standard errors"):
+        conv.check()
+
+
+def test_elbo_convergence_needs_a_criterion():
+    with pytest.raises(ValueError, match="give rtol, max_z or both"):
+        ELBOConvergence(rtol=None)
+    with pytest.raises(ValueError, match="max_z must be > 0"):
+        ELBOConvergence(max_z=0)
