@@ -24,6 +24,7 @@ import pandas as pd
 
 __all__ = [
     "CURVE_PARAMS",
+    "SIMULATION_PRIORS",
     "FourPLPriors",
     "GroupedDoseResponse",
     "advi_psis_khat",
@@ -73,6 +74,26 @@ class FourPLPriors:
                 raise ValueError(f"FourPLPriors.{f.name} must be finite, got {value}")
             if not f.name.endswith("_mu") and value <= 0:
                 raise ValueError(f"FourPLPriors.{f.name} is a scale and must be > 0, got {value}")
+
+
+#: The priors the hierarchical recipe and its benchmark use for :func:`recipes_utils.data.simulate_dose_response`
+#: data: response in percent of the untreated control, natural-log concentration tested over about -4..4.
+#: The notebook gives the reason for each.
+SIMULATION_PRIORS = FourPLPriors(
+    top_mu=100.0,
+    top_mu_sd=20.0,
+    top_sd=10.0,
+    bottom_mu=10.0,
+    bottom_mu_sd=15.0,
+    bottom_sd=10.0,
+    log_ec50_mu=0.0,
+    log_ec50_mu_sd=2.0,
+    log_ec50_sd=2.0,
+    log_hill_mu=0.0,
+    log_hill_mu_sd=0.5,
+    log_hill_sd=0.5,
+    sigma=10.0,
+)
 
 
 class GroupedDoseResponse(NamedTuple):
