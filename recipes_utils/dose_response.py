@@ -226,7 +226,7 @@ def hierarchical_four_pl(
     concentration: str | None = None,
     log_concentration: str | None = None,
     zero_is_control: bool = False,
-    parameterization: str = "centered",
+    parameterization: str | dict = "centered",
     aggregate: bool = False,
     batch_size: int | None = None,
 ):
@@ -242,7 +242,9 @@ def hierarchical_four_pl(
         ``"centered"``: ``top[g] ~ Normal(top_mu, top_sd)`` directly. Suits groups with many measurements
         each, where the data pin each curve down. ``"noncentered"``: ``top[g] = top_mu + top_sd * top_z[g]``
         with ``top_z ~ Normal(0, 1)``. Suits sparse groups, where the centred form makes a funnel between
-        the spreads and the group values that NUTS cannot explore (divergences).
+        the spreads and the group values that NUTS cannot explore (divergences). A dict such as
+        ``{"top": "noncentered"}`` chooses per parameter (``bottom``, ``top``, ``log_ec50``, ``log_hill``;
+        the ones left out are centred).
     aggregate
         Replace replicate measurements by their cell means and counts plus the within-cell sum of squares
         (see :func:`replicate_cells`): the same posterior, with one likelihood term per (group,
@@ -265,8 +267,18 @@ def hierarchical_four_pl(
 
     if not isinstance(priors, FourPLPriors):
         raise TypeError(f"priors must be a FourPLPriors, got {type(priors).__name__}")
-    if parameterization not in ("centered", "noncentered"):
-        raise ValueError(f"parameterization must be 'centered' or 'noncentered', got {parameterization!r}")
+    group_params = ("bottom", "top", "log_ec50", "log_hill")
+    if isinstance(parameterization, str):
+        parameterization = dict.fromkeys(group_params, parameterization)
+    else:
+        parameterization = dict(parameterization)
+        unknown = set(parameterization) - set(group_params)
+        if unknown:
+            raise ValueError(f"parameterization keys must be among {group_params}, got {sorted(unknown)}")
+        parameterization = {name: parameterization.get(name, "centered") for name in group_params}
+    for name, form in parameterization.items():
+        if form not in ("centered", "noncentered"):
+            raise ValueError(f"parameterization must be 'centered' or 'noncentered', got {form!r} for {name}")
     prepared = prepare_grouped(
         data,
         group=group,
@@ -298,10 +310,10 @@ def hierarchical_four_pl(
     coords = {"group": prepared.groups}
     with pm.Model(coords=coords) as model:
         group_values = {}
-        for name in ("bottom", "top", "log_ec50", "log_hill"):
+        for name in group_params:
             mu = pm.Normal(f"{name}_mu", mu=getattr(priors, f"{name}_mu"), sigma=getattr(priors, f"{name}_mu_sd"))
             sd = pm.HalfNormal(f"{name}_sd", sigma=getattr(priors, f"{name}_sd"))
-            if parameterization == "centered":
+            if parameterization[name] == "centered":
                 group_values[name] = pm.Normal(name, mu=mu, sigma=sd, dims="group")
             else:
                 z = pm.Normal(f"{name}_z", mu=0.0, sigma=1.0, dims="group")
