@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 SCALE ?= full
 CELL_TIMEOUT ?= 900
 
-.PHONY: run test notebooks lab install lock clean
+.PHONY: run test notebooks lab new reproducible install lock clean
 
 install: $(STAMP)
 
@@ -25,6 +25,7 @@ run: $(STAMP)
 
 ## pytest over tests/ and nbval over every notebook at smoke scale.
 test: $(STAMP)
+	$(BIN)/ruff check recipes_utils tests benchmarks notebooks
 	RECIPES_SCALE=smoke MPLBACKEND=Agg $(BIN)/python -m pytest tests notebooks \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT) \
 		-p no:cacheprovider -q
@@ -32,6 +33,15 @@ test: $(STAMP)
 ## Re-execute every notebook at full scale and store the outputs in notebooks/ (then commit them).
 notebooks: $(STAMP)
 	$(BIN)/python -m recipes_utils.runner --scale full --write-back
+
+## Execute every notebook twice at smoke scale and compare their headline figures (seeds fixed everywhere).
+reproducible: $(STAMP)
+	MPLBACKEND=Agg $(BIN)/python -m recipes_utils.reproduce --scale smoke
+
+## Start a new analysis from the template: make new TITLE="My analysis title"
+new: $(STAMP)
+	@test -n "$(TITLE)" || { echo 'usage: make new TITLE="My analysis title"' >&2; exit 2; }
+	$(BIN)/python -m recipes_utils new "$(TITLE)"
 
 ## JupyterLab in the project's environment.
 lab: $(STAMP)

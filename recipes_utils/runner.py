@@ -4,9 +4,11 @@
 
 For each notebook (all of ``notebooks/*.ipynb`` by default) it starts a fresh kernel with
 ``RECIPES_SCALE`` set, executes the cells top to bottom with a progress bar, writes the executed copy
-to ``build/<scale>/executed/`` and an HTML page to ``build/<scale>/``, then writes
-``build/index.html`` linking the pages and prints a table of notebook, wall time and status. A
-failing notebook makes the exit status non-zero and the table names the failing cell.
+to ``build/<scale>/executed/`` with its headline figures beside it (``<name>.headlines.json``, from
+:mod:`recipes_utils.book`) and an HTML page with a table of contents to ``build/<scale>/``, then writes
+``build/index.html``, a gallery of the recipes (thumbnail, level, summary, headline figures, run time) that
+opens from disk, and prints a table of notebook, wall time and status. A failing notebook makes the exit
+status non-zero and the table names the failing cell.
 ``--write-back`` (used by ``make notebooks``) also stores each successfully executed notebook over
 its source, which is how the committed outputs are produced.
 """
@@ -15,10 +17,13 @@ from __future__ import annotations
 
 import argparse
 import html
+import json
 import os
+import re
+import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -26,7 +31,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from tqdm.auto import tqdm
 
-from recipes_utils import config
+from recipes_utils import book, config
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -42,6 +47,8 @@ class Result:
     failed_cell: int | None = None  # 1-based position among all cells
     error: str = ""
     html: Path | None = None
+    headlines: list = field(default_factory=list)
+    meta: dict = field(default_factory=dict)  # the notebook's "recipe" metadata: order, level, summary
 
     @property
     def status(self) -> str:
@@ -103,38 +110,107 @@ def execute_notebook(path: Path, out_dir: Path, scale: str, timeout: int = 1800,
     nbformat.write(nb, out_dir / "executed" / path.name)
     if ok and write_back:
         nbformat.write(nb, path)
+    headlines = book.collect(nb)
+    meta = dict(nb.metadata.get("recipe", {}))
+    record = {
+        "notebook": path.name,
+        "title": title,
+        "scale": scale,
+        "ok": ok,
+        "seconds": round(seconds, 1),
+        "headlines": headlines,
+    }
+    (out_dir / "executed" / f"{path.stem}.headlines.json").write_text(json.dumps(record, indent=2), encoding="utf-8")
     body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb, resources={"metadata": {"name": title}})
     page = out_dir / f"{path.stem}.html"
-    page.write_text(body, encoding="utf-8")
-    return Result(path, seconds, ok, title, failed_cell, error, page)
+    page.write_text(add_toc(body), encoding="utf-8")
+    return Result(path, seconds, ok, title, failed_cell, error, page, headlines, meta)
+
+
+_HEADING = re.compile(r'<h([23]) id="([^"]+)">(.*?)<a class="anchor-link"', re.DOTALL)
+_TOC_CSS = """<style>
+nav.toc { border: 1px solid #ddd; border-radius: 6px; padding: .6rem 1rem; margin: 1rem 0; background: #fafafa;
+          font-family: system-ui, sans-serif; font-size: 14px; }
+nav.toc ul { margin: .3rem 0; padding-left: 1.2rem; } nav.toc li.h3 { margin-left: 1.2rem; font-size: 13px; }
+nav.toc a.back { float: right; }
+</style>"""
+
+
+def add_toc(body: str) -> str:
+    """Insert a table of contents (the page's h2 and h3 headings, linked) at the top of a rendered notebook."""
+    heads = _HEADING.findall(body)
+    if not heads or "<main>" not in body:
+        return body
+    items = []
+    for level, anchor, inner in heads:
+        text = re.sub(r"<[^>]+>", "", inner).strip()
+        items.append(f'<li class="h{level}"><a href="#{anchor}">{text}</a></li>')
+    nav = (
+        '<nav class="toc" id="contents"><a class="back" href="../index.html">all recipes</a>'
+        f"<strong>Contents</strong><ul>{''.join(items)}</ul></nav>"
+    )
+    body = body.replace("<main>", "<main>\n" + nav, 1)
+    return body.replace("</head>", _TOC_CSS + "\n</head>", 1)
 
 
 def write_index(results: list[Result], build: Path, scale: str) -> Path:
-    """Write ``build/index.html``: one row per notebook with a link, wall time and status."""
-    rows = []
-    for r in results:
-        link = os.path.relpath(r.html, build) if r.html else ""
-        rows.append(
-            f"<tr><td><a href='{html.escape(link)}'>{html.escape(r.title)}</a></td>"
-            f"<td><code>{html.escape(r.notebook.name)}</code></td>"
-            f"<td>{r.seconds:.0f} s</td><td class='{'ok' if r.ok else 'fail'}'>{html.escape(r.status)}</td></tr>"
+    """Write ``build/index.html``: a gallery card per recipe, in reading order.
+
+    Each card has the recipe's key figure (``docs/gallery/<name>.png``, copied to ``build/gallery/``), its
+    title linking the rendered page, level, one-line summary, the headline figures the executed notebook
+    recorded, its wall time and status. Plain HTML and CSS with relative links: it opens from disk.
+    """
+    build.mkdir(parents=True, exist_ok=True)
+    thumbs = build / "gallery"
+    thumbs.mkdir(exist_ok=True)
+    cards = []
+    ordered = sorted(results, key=lambda r: (r.meta.get("order", 99), r.notebook.name))
+    for r in ordered:
+        link = html.escape(os.path.relpath(r.html, build)) if r.html else ""
+        image = REPO / "docs" / "gallery" / f"{r.notebook.stem}.png"
+        if image.exists():
+            shutil.copyfile(image, thumbs / image.name)
+            thumb = f"<a href='{link}'><img src='gallery/{html.escape(image.name)}' alt='key figure of {html.escape(r.title)}'></a>"
+        else:
+            thumb = "<div class='noimg'>no figure</div>"
+        figures = "".join(
+            f"<li>{html.escape(h['label'])}: <b>{html.escape(str(h['text']))}</b>"
+            f"{' <span class=time>(this run)</span>' if h.get('timing') else ''}</li>"
+            for h in r.headlines
         )
+        level = html.escape(str(r.meta.get("level", "")))
+        cards.append(f"""<article class="card">
+{thumb}
+<h2><a href='{link}'>{html.escape(r.title)}</a></h2>
+<p class="meta">{f"<span class='level {level}'>{level}</span> " if level else ""}<code>{html.escape(r.notebook.name)}</code>
+ &middot; {r.seconds:.0f} s &middot; <span class='{"ok" if r.ok else "fail"}'>{html.escape(r.status)}</span></p>
+<p>{html.escape(str(r.meta.get("summary", "")))}</p>
+{f"<ul class='figures'>{figures}</ul>" if figures else "<p class='meta'>no headline figures recorded</p>"}
+</article>""")
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Bayesian Analysis Recipes</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
-body {{ font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; }}
-table {{ border-collapse: collapse; width: 100%; }} td, th {{ border-bottom: 1px solid #ddd; padding: .4rem; text-align: left; }}
-.ok {{ color: #1a7f37; }} .fail {{ color: #cf222e; }}
+body {{ font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem; color: #1f2328; }}
+.grid {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(21rem, 1fr)); gap: 1.2rem; }}
+.card {{ border: 1px solid #d0d7de; border-radius: 8px; padding: .8rem 1rem; background: #fff; }}
+.card img {{ width: 100%; height: 11rem; object-fit: contain; background: #f6f8fa; border-radius: 4px; }}
+.card h2 {{ font-size: 1.05rem; margin: .6rem 0 .3rem; }} .card a {{ color: #0969da; text-decoration: none; }}
+.meta {{ color: #57606a; font-size: .85rem; margin: .2rem 0; }} .figures {{ font-size: .88rem; padding-left: 1.1rem; }}
+.level {{ border-radius: 1rem; padding: .05rem .5rem; font-size: .75rem; color: #fff; background: #57606a; }}
+.beginner {{ background: #1a7f37; }} .intermediate {{ background: #9a6700; }} .advanced {{ background: #8250df; }}
+.ok {{ color: #1a7f37; }} .fail {{ color: #cf222e; font-weight: bold; }} .time {{ color: #57606a; }}
+.noimg {{ height: 11rem; display: flex; align-items: center; justify-content: center; background: #f6f8fa; }}
 </style></head><body>
 <h1>Bayesian Analysis Recipes</h1>
-<p>Executed at scale <code>{html.escape(scale)}</code> on {time.strftime("%Y-%m-%d %H:%M")}.</p>
-<table><thead><tr><th>Recipe</th><th>Notebook</th><th>Wall time</th><th>Status</th></tr></thead>
-<tbody>
-{chr(10).join(rows)}
-</tbody></table>
+<p>Worked Bayesian analyses, each a notebook that checks its own results. Executed at scale
+<code>{html.escape(scale)}</code> on {time.strftime("%Y-%m-%d %H:%M")}; the figures below are read from the executed
+notebooks. Start with the first card; the order is the suggested reading order.</p>
+<div class="grid">
+{chr(10).join(cards)}
+</div>
 </body></html>
 """
-    build.mkdir(parents=True, exist_ok=True)
     index = build / "index.html"
     index.write_text(page, encoding="utf-8")
     return index

@@ -174,6 +174,18 @@ def test_noncentered_has_standardised_group_effects():
     assert {"top", "hill"} <= {v.name for v in model.deterministics}
 
 
+def test_parameterization_can_be_chosen_per_parameter():
+    data, _ = tidy()
+    model = hierarchical_four_pl(data, priors=PRIORS, parameterization={"top": "noncentered"})
+    free = {v.name for v in model.free_RVs}
+    assert "top_z" in free and "top" not in free
+    assert {"bottom", "log_ec50", "log_hill"} <= free  # the others stay centred
+    with pytest.raises(ValueError, match=r"keys must be among .* got \['ec50'\]"):
+        hierarchical_four_pl(data, priors=PRIORS, parameterization={"ec50": "noncentered"})
+    with pytest.raises(ValueError, match="got 'non-centred' for top"):
+        hierarchical_four_pl(data, priors=PRIORS, parameterization={"top": "non-centred"})
+
+
 def test_controls_sit_at_top():
     data, _ = tidy(n_groups=2, n_obs=32)
     data.loc[[0, 16], "concentration"] = 0.0

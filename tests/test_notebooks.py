@@ -29,3 +29,38 @@ def test_stored_executed_and_clean(path):
     params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1 and "config" in params[0].source, "one `parameters` cell reading recipes_utils.config"
     assert "%watermark" in code[-1].source, "ends with a watermark cell"
+
+
+def _png_size(b64: str) -> tuple[int, int]:
+    import base64
+    import struct
+
+    raw = base64.b64decode(b64)
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    return struct.unpack(">II", raw[16:24])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_recipe_metadata_and_headlines(path):
+    from recipes_utils.book import collect
+
+    nb = nbformat.read(path, 4)
+    meta = nb.metadata.get("recipe", {})
+    assert meta.get("level") in {"beginner", "intermediate", "advanced"}, "metadata.recipe.level"
+    assert isinstance(meta.get("order"), int) and len(meta.get("summary", "")) > 20, "metadata.recipe order/summary"
+    assert "Level: " + meta["level"] in nb.cells[0].source, "the level in the metadata and the first cell differ"
+    assert collect(nb), "the executed notebook records no headline figures (recipes_utils.book.headline)"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_stored_outputs_are_small(path):
+    # Figures at a sensible dpi keep the notebooks readable on GitHub and the repository small.
+    assert path.stat().st_size < 2_500_000, f"{path.name} is {path.stat().st_size / 1e6:.1f} MB"
+    nb = nbformat.read(path, 4)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            png = out.get("data", {}).get("image/png")
+            if png:
+                width, height = _png_size(png)
+                assert width <= 1400 and height <= 1400, f"a {width}x{height} figure in {cell.source[:50]!r}"
+                assert len(png) < 400_000, f"a {len(png) / 1e3:.0f} kB figure in {cell.source[:50]!r}"

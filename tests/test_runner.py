@@ -51,3 +51,41 @@ def test_format_table():
     assert table.splitlines()[0].split() == ["notebook", "wall", "time", "status"]
     row = table.splitlines()[2].split(None, 3)
     assert row[:3] == ["x.ipynb", "1.2", "s"] and row[3] == "FAILED in cell 4: ValueError: no"
+
+
+def test_headlines_are_collected_written_and_shown_in_the_gallery(tmp_path):
+    import json
+
+    nb = new_notebook(
+        cells=[
+            new_markdown_cell("# Curves\n\n## First section\ntext\n### A subsection"),
+            new_code_cell("from recipes_utils.book import headline\nheadline('EC50', 3.0712, '{:.2f} mM')"),
+            new_markdown_cell("## Second section"),
+            new_code_cell("headline('wall time', 12.3, '{:.0f} s', timing=True);"),
+        ]
+    )
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["recipe"] = {"order": 1, "level": "beginner", "summary": "One curve, one EC50."}
+    path = tmp_path / "curves.ipynb"
+    nbformat.write(nb, path)
+    build = tmp_path / "build"
+    assert runner.main([str(path), "--scale", "smoke", "--build", str(build)]) == 0
+
+    record = json.loads((build / "smoke" / "executed" / "curves.headlines.json").read_text())
+    assert record["ok"] is True and record["scale"] == "smoke"
+    assert [(h["label"], h["value"], h["text"], h["timing"]) for h in record["headlines"]] == [
+        ("EC50", 3.0712, "3.07 mM", False),
+        ("wall time", 12.3, "12 s", True),
+    ]
+    index = (build / "index.html").read_text()
+    assert "One curve, one EC50." in index and "<b>3.07 mM</b>" in index and "beginner" in index
+    assert "src='http" not in index and 'src="http' not in index  # nothing fetched from the network
+    page = (build / "smoke" / "curves.html").read_text()
+    toc = page[page.index('<nav class="toc"') : page.index("</nav>")]
+    assert toc.index("First section") < toc.index("A subsection") < toc.index("Second section")
+    assert 'href="#First-section"' in toc and 'href="../index.html"' in toc
+
+
+def test_add_toc_leaves_a_page_without_headings_alone():
+    body = "<html><head></head><body><main><p>no headings</p></main></body></html>"
+    assert runner.add_toc(body) == body
