@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 SCALE ?= full
 CELL_TIMEOUT ?= 900
 
-.PHONY: run test notebooks lab new reproducible install lock clean
+.PHONY: run test notebooks lab new reproducible screenshots install lock clean
 
 install: $(STAMP)
 
@@ -37,6 +37,13 @@ notebooks: $(STAMP)
 ## Execute every notebook twice at smoke scale and compare their headline figures (seeds fixed everywhere).
 reproducible: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python -m recipes_utils.reproduce --scale smoke
+
+## Screenshots of the rendered book with headless Chromium (Debian: apt install chromium), after make run.
+screenshots:
+	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1400,2000 \
+		--screenshot=build/index.png "file://$(CURDIR)/build/index.html"
+	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1400,2000 \
+		--screenshot=build/recipe.png "file://$(CURDIR)/build/$(SCALE)/dose-response-hierarchical.html"
 
 ## Start a new analysis from the template: make new TITLE="My analysis title"
 new: $(STAMP)
