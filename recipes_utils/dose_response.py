@@ -208,12 +208,12 @@ def replicate_cells(group_idx, log_conc, response) -> pd.DataFrame:
     ``group_idx``, ``log_conc``, ``n``, ``mean``, ``ss``.
     """
     frame = pd.DataFrame({"group_idx": group_idx, "log_conc": log_conc, "y": response})
-    cells = frame.groupby(["group_idx", "log_conc"], sort=True)["y"].agg(n="size", mean="mean")
-    cells = cells.reset_index()
+    by_cell = frame.groupby(["group_idx", "log_conc"], sort=True)["y"]
     # Within-cell sum of squares from deviations (not sum(y^2) - n ybar^2, which cancels badly).
-    frame = frame.merge(cells[["group_idx", "log_conc", "mean"]], on=["group_idx", "log_conc"], how="left")
-    dev2 = (frame["y"] - frame["mean"]) ** 2
-    cells["ss"] = dev2.groupby([frame["group_idx"], frame["log_conc"]], sort=True).sum().to_numpy()
+    frame["dev2"] = (frame["y"] - by_cell.transform("mean")) ** 2
+    cells = by_cell.agg(n="size", mean="mean")
+    cells["ss"] = frame.groupby(["group_idx", "log_conc"], sort=True)["dev2"].sum()
+    cells = cells.reset_index()
     return cells
 
 
@@ -395,15 +395,13 @@ def advi_psis_khat(approx, model, n_draws: int = 2000, seed: int = 0) -> float:
     rng = np.random.default_rng(seed)
     flat = mean + std * rng.standard_normal((n_draws, mean.size))
     logq = norm.logpdf(flat, mean, std).sum(axis=1)
+    unknown = set(ordering) - {v.name for v in model.value_vars}
+    if unknown:
+        raise ValueError(f"approximation variables {sorted(unknown)} are not value variables of the model")
     logp_fn = model.compile_logp(jacobian=True)
-    value_names = {v.name for v in model.value_vars}
     logp = np.empty(n_draws)
     for i, row in enumerate(flat):
-        point = {}
-        for name, (_, slc, shape, dtype) in ordering.items():
-            if name not in value_names:
-                raise ValueError(f"approximation variable {name!r} is not a value variable of the model")
-            point[name] = row[slc].reshape(shape).astype(dtype)
+        point = {name: row[slc].reshape(shape).astype(dtype) for name, (_, slc, shape, dtype) in ordering.items()}
         logp[i] = logp_fn(point)
     _, khat = az.psislw(logp - logq)
     return float(khat)

@@ -7,6 +7,7 @@ from scipy.stats import norm
 
 from recipes_utils.data import simulate_dose_response
 from recipes_utils.dose_response import (
+    SIMULATION_PRIORS,
     FourPLPriors,
     advi_psis_khat,
     hierarchical_four_pl,
@@ -16,13 +17,7 @@ from recipes_utils.dose_response import (
 )
 from recipes_utils.models import four_pl
 
-PRIORS = FourPLPriors(
-    top_mu=100, top_mu_sd=20, top_sd=10,
-    bottom_mu=10, bottom_mu_sd=15, bottom_sd=10,
-    log_ec50_mu=0, log_ec50_mu_sd=2, log_ec50_sd=2,
-    log_hill_mu=0, log_hill_mu_sd=0.5, log_hill_sd=0.5,
-    sigma=10,
-)  # fmt: skip
+PRIORS = SIMULATION_PRIORS
 
 
 def tidy(n_groups=4, n_obs=96, seed=0):
