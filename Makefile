@@ -3,17 +3,26 @@
 # below is remade only when requirements.lock or pyproject.toml change.
 
 PYTHON ?= python3
+# The Python versions requirements.lock installs on (binary wheels for every package): 3.11 is the one the recipes are
+# tested and executed with; 3.12 and 3.13 resolve (make check-pythons). Keep in step with requires-python.
+PY_MIN := 3.11
+PY_MAX := 3.13
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCALE ?= full
 CELL_TIMEOUT ?= 900
 
-.PHONY: run test notebooks lab new reproducible screenshots install lock clean
+.PHONY: run test notebooks lab new reproducible screenshots check-lab check-pythons install lock clean
 
 install: $(STAMP)
 
 $(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; lo, hi = [tuple(map(int, v.split("."))) for v in "$(PY_MIN) $(PY_MAX)".split()]; \
+		sys.exit(0 if lo <= sys.version_info[:2] <= hi else 1)' 2>/dev/null || { \
+		echo "error: '$(PYTHON)' is $$($(PYTHON) -c 'import platform; print("Python", platform.python_version())' 2>/dev/null \
+			|| echo 'not a working Python'); the recipes need Python $(PY_MIN) to $(PY_MAX)." >&2; \
+		echo "       Point PYTHON at one, for example: make $(MAKECMDGOALS) PYTHON=python3.11" >&2; exit 2; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
@@ -23,10 +32,10 @@ $(STAMP): requirements.lock pyproject.toml
 run: $(STAMP)
 	$(BIN)/python -m recipes_utils.runner --scale $(SCALE)
 
-## pytest over tests/ and nbval over every notebook at smoke scale.
+## pytest over tests/ and nbval over every notebook at smoke scale (progress bars off: RECIPES_PROGRESS=0).
 test: $(STAMP)
-	$(BIN)/ruff check recipes_utils tests benchmarks notebooks
-	RECIPES_SCALE=smoke MPLBACKEND=Agg $(BIN)/python -m pytest tests notebooks \
+	$(BIN)/ruff check recipes_utils tests benchmarks notebooks scripts
+	RECIPES_PROGRESS=0 RECIPES_SCALE=smoke MPLBACKEND=Agg $(BIN)/python -m pytest tests notebooks \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT) \
 		-p no:cacheprovider -q
 
@@ -50,9 +59,22 @@ new: $(STAMP)
 	@test -n "$(TITLE)" || { echo 'usage: make new TITLE="My analysis title"' >&2; exit 2; }
 	$(BIN)/python -m recipes_utils new "$(TITLE)"
 
-## JupyterLab in the project's environment.
+## JupyterLab in the project's environment (progress bars on).
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks
+
+## Run the template through JupyterLab's UI in headless Chromium (Debian: apt install chromium); build/check-lab.png.
+check-lab: $(STAMP)
+	$(BIN)/python scripts/check_lab.py
+
+## Resolve requirements.lock for every supported Python with binary wheels only (needs the package index).
+check-pythons: $(STAMP)
+	@for v in $$(seq $(word 2,$(subst ., ,$(PY_MIN))) $(word 2,$(subst ., ,$(PY_MAX)))); do \
+		printf 'Python 3.%s: ' $$v; \
+		$(BIN)/python -m pip install --dry-run --quiet --disable-pip-version-check --ignore-installed --only-binary=:all: \
+			--python-version 3.$$v --target /tmp/recipes-check-pythons -r requirements.lock >/dev/null 2>&1 \
+			&& echo "the lock resolves" || { echo "FAILED to resolve the lock"; exit 1; }; \
+	done
 
 ## Regenerate requirements.lock from the current .venv (after changing pyproject.toml).
 lock:

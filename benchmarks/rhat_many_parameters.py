@@ -44,8 +44,16 @@ def main(argv=None):
             for rep in range(args.repeats):
                 x = stationary_chains(rng, chains, draws, args.params, rho)
                 rhat = az.rhat(az.convert_to_dataset({"x": x}))["x"].to_numpy()
-                rows.append({"rho": round(rho, 3), "chains": chains, "draws": draws, "repeat": rep,
-                             "max_rhat": float(rhat.max()), "n_above_1.01": int((rhat > 1.01).sum())})
+                rows.append(
+                    {
+                        "rho": round(rho, 3),
+                        "chains": chains,
+                        "draws": draws,
+                        "repeat": rep,
+                        "max_rhat": float(rhat.max()),
+                        "n_above_1.01": int((rhat > 1.01).sum()),
+                    }
+                )
                 print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)

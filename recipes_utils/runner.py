@@ -10,7 +10,11 @@ to ``build/<scale>/executed/`` with its headline figures beside it (``<name>.hea
 opens from disk, and prints a table of notebook, wall time and status. A failing notebook makes the exit
 status non-zero and the table names the failing cell.
 ``--write-back`` (used by ``make notebooks``) also stores each successfully executed notebook over
-its source, which is how the committed outputs are produced.
+its source, which is how the committed outputs are produced, and records the run's wall time in one place: the
+notebook's ``recipe.run_time_s`` metadata, from which the "Run time: ..." of its first cell and its row of the
+README's "Where to start" table are rewritten (:func:`record_run_time`), so the two cannot drift apart.
+
+Kernels run with ``RECIPES_PROGRESS=0``: progress bars are for people watching a fit, never for stored outputs.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 from tqdm.auto import tqdm
 
 from recipes_utils import book, config
+from recipes_utils.inference import PROGRESS_ENV
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -73,8 +78,10 @@ def execute_notebook(path: Path, out_dir: Path, scale: str, timeout: int = 1800,
 
     nb = nbformat.read(path, as_version=4)
     title = notebook_title(nb) or path.stem
-    # The kernel inherits this process's environment: that is how the notebook learns the scale.
+    # The kernel inherits this process's environment: that is how the notebook learns the scale, and that
+    # progress bars stay out of the stored outputs.
     os.environ[config.ENV_VAR] = scale
+    os.environ[PROGRESS_ENV] = "0"
     client = NotebookClient(
         nb,
         timeout=timeout,
@@ -109,6 +116,7 @@ def execute_notebook(path: Path, out_dir: Path, scale: str, timeout: int = 1800,
     (out_dir / "executed").mkdir(exist_ok=True)
     nbformat.write(nb, out_dir / "executed" / path.name)
     if ok and write_back:
+        record_run_time(nb, seconds, readme=REPO / "README.md", name=path.name)
         nbformat.write(nb, path)
     headlines = book.collect(nb)
     meta = dict(nb.metadata.get("recipe", {}))
@@ -125,6 +133,41 @@ def execute_notebook(path: Path, out_dir: Path, scale: str, timeout: int = 1800,
     page = out_dir / f"{path.stem}.html"
     page.write_text(add_toc(body), encoding="utf-8")
     return Result(path, seconds, ok, title, failed_cell, error, page, headlines, meta)
+
+
+_RUN_TIME = re.compile(r"Run time: [^·\n]*?(?=\s*(?:·|\n|$))")
+
+
+def format_run_time(seconds: float) -> str:
+    """``24 s``, ``4.7 min``: how run times read in headers and the README."""
+    if not seconds >= 0:
+        raise ValueError(f"seconds must be >= 0, got {seconds}")
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+
+
+def run_time_phrase(seconds: float) -> str:
+    return f"Run time: {format_run_time(seconds)} on 2 cores"
+
+
+def record_run_time(nb, seconds: float, *, readme: Path | None = None, name: str | None = None) -> None:
+    """Store a full-scale run's wall time in ``nb.metadata.recipe.run_time_s`` and rewrite the quotes of it.
+
+    The first cell's ``Run time: ...`` (up to the next ``·`` or line end) becomes :func:`run_time_phrase`, and
+    the README row that links ``notebooks/<name>`` gets the time in its last column. A notebook without the phrase,
+    or a README without the row, is left alone there (the tests check that every recipe has both).
+    """
+    nb.metadata.setdefault("recipe", {})["run_time_s"] = round(float(seconds), 1)
+    first = nb.cells[0]
+    if first.cell_type == "markdown":
+        first.source = _RUN_TIME.sub(run_time_phrase(seconds), first.source, count=1)
+    if readme is not None and name is not None and readme.exists():
+        lines = readme.read_text(encoding="utf-8").splitlines(keepends=True)
+        for i, line in enumerate(lines):
+            if line.startswith("|") and f"(notebooks/{name})" in line:
+                cells = line.rstrip("\n").rstrip().rstrip("|").split("|")
+                cells[-1] = f" {format_run_time(seconds)} "
+                lines[i] = "|".join(cells) + "|\n"
+        readme.write_text("".join(lines), encoding="utf-8")
 
 
 _HEADING = re.compile(r'<h([23]) id="([^"]+)">(.*?)<a class="anchor-link"', re.DOTALL)
@@ -174,7 +217,7 @@ def write_index(results: list[Result], build: Path, scale: str) -> Path:
         else:
             thumb = "<div class='noimg'>no figure</div>"
         figures = "".join(
-            f"<li>{html.escape(h['label'])}: <b>{html.escape(str(h['text']))}</b>"
+            f"<li>{html.escape(h['label'])}: <b>{html.escape(str(h.get('shown', h['text'])))}</b>"
             f"{' <span class=time>(this run)</span>' if h.get('timing') else ''}</li>"
             for h in r.headlines
         )

@@ -8,14 +8,26 @@ from recipes_utils.book import MIME, collect, headline
 
 
 def test_headline_formats_and_returns_the_record():
-    assert headline("accuracy", 0.72218, "{:.1%}") == {
+    assert headline("accuracy", 0.72218, "{:.1%}", band=0.005) == {
         "label": "accuracy",
         "value": 0.72218,
         "text": "72.2%",
         "timing": False,
+        "tolerance": 0.005,
+        "shown": "72.2% ± 0.5%",
     }
-    assert headline("HDI", "[2.70, 3.45] mM")["text"] == "[2.70, 3.45] mM"
-    assert headline("n", 3)["value"] == 3
+    assert headline("interval", "[2.70, 3.45] mM")["text"] == "[2.70, 3.45] mM"
+    assert headline("n", 3, band=0)["value"] == 3
+    assert headline("wall time", 12.5, "{:.0f} s", timing=True)["shown"] == "12 s"
+
+
+def test_headline_tolerances():
+    rec = headline("EC50", 3.0786, "{:.2f} mM", mcse=0.0031)
+    assert rec["mcse"] == 0.0031 and rec["tolerance"] == pytest.approx(4 * 0.0031)
+    assert rec["shown"] == "3.08 mM ± 0.003 mM (MCSE)"  # the MCSE gets the digits it needs
+    assert headline("k", 12.3, "{:.1f}", band=0)["shown"] == "12.3"
+    assert headline("groups", 26, "{}", band=2)["shown"] == "26 ± 2"
+    assert headline("share", 0.94, "{:.0%}", band=0.004)["shown"] == "94% ± 0.4%"
 
 
 @pytest.mark.parametrize(
@@ -26,6 +38,7 @@ def test_headline_formats_and_returns_the_record():
         (("x", [1, 2]), TypeError, "value must be a number or a string, got list"),
         (("x", True), TypeError, "got bool"),
         (("x", 1.0, "{:d}"), ValueError, "cannot format"),
+        (("x", 1.0), ValueError, "give its tolerance, mcse= .* or band="),
     ],
 )
 def test_headline_rejects_bad_input(args, error, match):
@@ -47,3 +60,18 @@ def test_collect_reads_records_in_order_and_ignores_other_outputs():
     nb = new_notebook(cells=[cell1, cell2])
     nb = nbformat.from_dict(nb)
     assert [r["label"] for r in collect(nb)] == ["a", "b"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"value": 1.0, "mcse": 0.1, "band": 0.1}, "exactly one of them"),
+        ({"value": 1.0, "mcse": -0.1}, "mcse must be a finite number >= 0"),
+        ({"value": 1.0, "band": math.inf}, "band must be a finite number >= 0"),
+        ({"value": "[1, 2]", "band": 0.1}, "a string .* takes no band"),
+        ({"value": 3.0, "timing": True, "mcse": 0.1}, "a wall time takes no mcse"),
+    ],
+)
+def test_headline_rejects_bad_tolerances(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        headline("x", **kwargs)

@@ -26,17 +26,3 @@ def test_by_scale(monkeypatch):
     assert config.by_scale(full=1000, smoke=10) == 10
     monkeypatch.setenv("RECIPES_SCALE", "full")
     assert config.by_scale(full=1000, smoke=10) == 1000
-
-
-def test_importing_the_package_turns_off_pytensors_numba_disk_cache():
-    # Cached and freshly compiled Numba code gave different draws (see recipes_utils._disable_numba_disk_cache).
-    import subprocess
-    import sys
-
-    code = "import recipes_utils, pytensor; print(pytensor.config.numba__cache)"
-    env = {k: v for k, v in __import__("os").environ.items() if k != "PYTENSOR_FLAGS"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    assert out.stdout.strip() == "False"
-    code = "import pytensor, recipes_utils; print(pytensor.config.numba__cache)"  # pytensor imported first
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    assert out.stdout.strip() == "False"

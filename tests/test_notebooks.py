@@ -64,3 +64,42 @@ def test_stored_outputs_are_small(path):
                 width, height = _png_size(png)
                 assert width <= 1400 and height <= 1400, f"a {width}x{height} figure in {cell.source[:50]!r}"
                 assert len(png) < 400_000, f"a {len(png) / 1e3:.0f} kB figure in {cell.source[:50]!r}"
+
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_run_time_is_quoted_from_one_measurement(path):
+    # `make notebooks` stores the full run's wall time in the metadata and rewrites both quotes of it from there.
+    from recipes_utils.runner import format_run_time, run_time_phrase
+
+    nb = nbformat.read(path, 4)
+    seconds = nb.metadata.get("recipe", {}).get("run_time_s")
+    assert isinstance(seconds, int | float), "no recipe.run_time_s: re-run `make notebooks`"
+    assert run_time_phrase(seconds) in nb.cells[0].source, "the header's run time is not the measured one"
+    rows = [ln for ln in README.splitlines() if ln.startswith("|") and f"(notebooks/{path.name})" in ln]
+    assert rows, f"README's 'Where to start' table has no row for {path.name}"
+    assert rows[0].rstrip("| ").endswith(format_run_time(seconds)), "the README's run time is not the measured one"
+
+
+NOISE = [
+    (re.compile(r" at 0x[0-9a-f]{6,}"), "an object repr with a memory address (end the plotting line with ';')"),
+    (re.compile(r"^(array\(\[)?\[?<(Axes|matplotlib)"), "a matplotlib object repr (end the plotting line with ';')"),
+    (re.compile(r"Interrupted at [\d,]+ \["), "PyMC's 'Interrupted at ...' line, which reads as a failure"),
+]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_stored_outputs_carry_no_noise(path):
+    nb = nbformat.read(path, 4)
+    found = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            texts = [out.get("text", "")] + [out.get("data", {}).get("text/plain", "")]
+            for text in texts:
+                text = "".join(text) if isinstance(text, list) else text
+                for pattern, what in NOISE:
+                    if pattern.search(text) or any(pattern.search(line) for line in text.splitlines()):
+                        found.append(f"{what}: {text.strip()[:80]!r} in cell {cell.source[:40]!r}")
+    assert not found, "\n".join(found)

@@ -59,7 +59,7 @@ def test_headlines_are_collected_written_and_shown_in_the_gallery(tmp_path):
     nb = new_notebook(
         cells=[
             new_markdown_cell("# Curves\n\n## First section\ntext\n### A subsection"),
-            new_code_cell("from recipes_utils.book import headline\nheadline('EC50', 3.0712, '{:.2f} mM')"),
+            new_code_cell("from recipes_utils.book import headline\nheadline('EC50', 3.0712, '{:.2f} mM', mcse=0.004)"),
             new_markdown_cell("## Second section"),
             new_code_cell("headline('wall time', 12.3, '{:.0f} s', timing=True);"),
         ]
@@ -78,7 +78,7 @@ def test_headlines_are_collected_written_and_shown_in_the_gallery(tmp_path):
         ("wall time", 12.3, "12 s", True),
     ]
     index = (build / "index.html").read_text()
-    assert "One curve, one EC50." in index and "<b>3.07 mM</b>" in index and "beginner" in index
+    assert "One curve, one EC50." in index and "<b>3.07 mM ± 0.004 mM (MCSE)</b>" in index and "beginner" in index
     assert "src='http" not in index and 'src="http' not in index  # nothing fetched from the network
     page = (build / "smoke" / "curves.html").read_text()
     toc = page[page.index('<nav class="toc"') : page.index("</nav>")]
@@ -89,3 +89,24 @@ def test_headlines_are_collected_written_and_shown_in_the_gallery(tmp_path):
 def test_add_toc_leaves_a_page_without_headings_alone():
     body = "<html><head></head><body><main><p>no headings</p></main></body></html>"
     assert runner.add_toc(body) == body
+
+
+def test_record_run_time_rewrites_the_header_and_the_readme_row(tmp_path):
+    nb = new_notebook(cells=[new_markdown_cell("# T\n\nLevel: beginner · Run time: about a minute · Tags: x\n")])
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "| recipe | level | run time (full) |\n|---|---|---|\n| [T](notebooks/t.ipynb) | beginner | 9 min |\n"
+    )
+    runner.record_run_time(nb, 283.4, readme=readme, name="t.ipynb")
+    assert nb.metadata["recipe"]["run_time_s"] == 283.4
+    assert nb.cells[0].source == "# T\n\nLevel: beginner · Run time: 4.7 min on 2 cores · Tags: x\n"
+    assert readme.read_text().splitlines()[-1] == "| [T](notebooks/t.ipynb) | beginner | 4.7 min |"
+    runner.record_run_time(nb, 24.2)
+    assert "Run time: 24 s on 2 cores · Tags" in nb.cells[0].source
+
+
+def test_kernels_run_without_progress_bars(tmp_path):
+    nb = write_nb(tmp_path / "p.ipynb", "import os\nprint(os.environ['RECIPES_PROGRESS'])")
+    runner.main([str(nb), "--scale", "smoke", "--build", str(tmp_path / "b")])
+    executed = nbformat.read(tmp_path / "b" / "smoke" / "executed" / "p.ipynb", 4)
+    assert executed.cells[1].outputs[0]["text"].strip() == "0"

@@ -1,0 +1,328 @@
+"""One place for inference: NUTS with nutpie and ADVI with PyMC, run the way every recipe runs them.
+
+Each function is the few lines a reader would write themselves (``nutpie.compile_pymc_model`` +
+``nutpie.sample``; ``pm.fit`` with a convergence callback), plus what the notebooks report: wall time with
+compilation, steps and convergence information.
+
+Progress bars
+    nutpie's and PyMC's own, shown when a person runs a notebook (JupyterLab, classic notebook, a terminal)
+    and hidden in stored notebooks and test runs. One switch decides: the environment variable
+    ``RECIPES_PROGRESS`` (``0``/``off`` hides them; unset or ``1``/``on`` shows them). ``make run``,
+    ``make notebooks``, ``make reproducible`` and ``make test`` set it to ``0``; ``make lab`` leaves it unset.
+
+Compile once
+    Nothing here changes PyTensor's configuration: PyTensor's Numba disk cache stays on, so a second run of a
+    notebook loads the compiled code instead of compiling it again. On top of that, :func:`sample_nuts` keeps
+    the compiled sampler of every model it has seen in this Python process: re-running a notebook's model and
+    sampling cells with an unchanged model (same graph, same data) reuses it instead of paying nutpie's
+    compilation again. (The disk cache and a fresh compile can differ in the last bits of a floating-point
+    result, so draws from the same seed agree to Monte Carlo error, not bit for bit: see the README.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from recipes_utils.diagnostics import ELBOConvergence
+
+__all__ = ["PROGRESS_ENV", "AdviFit", "NutsFit", "fit_advi", "sample_nuts", "show_progress"]
+
+#: The environment variable that switches progress bars on (unset, ``1``, ``on``) or off (``0``, ``off``).
+PROGRESS_ENV = "RECIPES_PROGRESS"
+_ON, _OFF = ("", "1", "true", "on", "yes", "auto"), ("0", "false", "off", "no")
+_COMPILED_CACHE_SIZE = 8
+
+
+def show_progress() -> bool:
+    """Whether fits show progress bars, from ``RECIPES_PROGRESS``.
+
+    Raises
+    ------
+    ValueError
+        For a value that is neither on (unset, ``1``, ``true``, ``on``, ``yes``) nor off (``0``, ``false``,
+        ``off``, ``no``).
+    """
+    raw = os.environ.get(PROGRESS_ENV, "")
+    value = raw.strip().lower()
+    if value in _ON:
+        return True
+    if value in _OFF:
+        return False
+    raise ValueError(f"{PROGRESS_ENV} must be 1/on or 0/off (or unset: on), got {raw!r}")
+
+
+@dataclass
+class NutsFit:
+    """What :func:`sample_nuts` returns."""
+
+    idata: object  # arviz.InferenceData with posterior, sample_stats (and warmup groups)
+    seconds: float  # wall time, compilation included
+    compile_seconds: float  # 0 when the compiled sampler was reused
+    chains: int
+    tune: int
+    draws: int
+    reused_compiled: bool = False
+
+    @property
+    def steps_per_draw(self) -> float:
+        """Mean number of leapfrog steps per kept draw (gradient evaluations per draw)."""
+        return float(self.idata.sample_stats["n_steps"].mean())
+
+    @property
+    def divergences(self) -> int:
+        return int(np.asarray(self.idata.sample_stats["diverging"]).sum())
+
+    @property
+    def gradients(self) -> int:
+        """Leapfrog steps (one log density gradient each) over tuning and kept draws, all chains."""
+        total = float(self.idata.sample_stats["n_steps"].sum())
+        if "warmup_sample_stats" in self.idata:
+            total += float(self.idata.warmup_sample_stats["n_steps"].sum())
+        return int(total)
+
+
+_compiled_models: list[tuple[object, object]] = []  # (fingerprint, compiled nutpie model), most recent last
+
+
+def _fingerprint(model, backend: str):
+    """What a compiled nutpie sampler depends on: the log density and the stored deterministics (as graphs over the
+    value variables, constants included), the current values of any shared data, the variables and coordinates."""
+    import hashlib
+
+    from pytensor.compile.sharedvalue import SharedVariable
+    from pytensor.graph.traversal import ancestors
+
+    outputs = [model.logp(), *model.replace_rvs_by_values(list(model.deterministics))]
+    value_vars = list(model.value_vars)
+    shared = sorted(
+        (v for v in ancestors(outputs) if isinstance(v, SharedVariable)), key=lambda v: (str(v.name), id(v))
+    )
+    shared_values = tuple(
+        (str(v.name), hashlib.sha1(np.ascontiguousarray(v.get_value()).tobytes()).hexdigest()) for v in shared
+    )
+    meta = (
+        backend,
+        tuple((v.name, str(v.type)) for v in value_vars),
+        tuple(v.name for v in model.deterministics),
+        {k: None if v is None else tuple(np.asarray(v).tolist()) for k, v in model.coords.items()},
+        dict(model.named_vars_to_dims),
+        shared_values,
+        tuple(sorted((rv.name, repr(v)) for rv, v in model.rvs_to_initial_values.items())),
+    )
+    return outputs, value_vars, meta
+
+
+def _same(a, b) -> bool:
+    from pytensor.graph.basic import equal_computations
+
+    (out_a, in_a, meta_a), (out_b, in_b, meta_b) = a, b
+    if meta_a != meta_b or len(out_a) != len(out_b):
+        return False
+    return equal_computations(out_a, out_b, in_a, in_b)
+
+
+def _compile(model, backend: str, reuse: bool):
+    import nutpie
+
+    if not reuse:
+        return nutpie.compile_pymc_model(model, backend=backend), False
+    key = _fingerprint(model, backend)
+    for i, (old_key, compiled) in enumerate(_compiled_models):
+        if _same(key, old_key):
+            _compiled_models.append(_compiled_models.pop(i))
+            return compiled, True
+    compiled = nutpie.compile_pymc_model(model, backend=backend)
+    _compiled_models.append((key, compiled))
+    del _compiled_models[:-_COMPILED_CACHE_SIZE]
+    return compiled, False
+
+
+def sample_nuts(
+    model,
+    *,
+    seed: int,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    target_accept: float = 0.8,
+    low_rank: bool = False,
+    backend: str = "numba",
+    progress: bool | None = None,
+    reuse_compiled: bool = True,
+    **nutpie_kwargs,
+) -> NutsFit:
+    """NUTS with nutpie: compile the PyMC model, sample, time both.
+
+    The calls, as you would write them::
+
+        compiled = nutpie.compile_pymc_model(model, backend=backend)
+        idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
+                              target_accept=target_accept, low_rank_modified_mass_matrix=low_rank,
+                              progress_bar=progress)
+
+    Parameters
+    ----------
+    model
+        A ``pymc.Model``.
+    seed
+        The sampler's seed (required: every recipe fixes its seeds).
+    target_accept
+        Larger values take smaller steps (fewer divergences, more steps per draw).
+    low_rank
+        nutpie's low-rank modified mass matrix, which learns the directions of strongly correlated parameters.
+    backend
+        ``"numba"`` (PyTensor's Numba backend) or ``"jax"`` (needs JAX installed).
+    progress
+        Show nutpie's progress bar; ``None`` follows :func:`show_progress`.
+    reuse_compiled
+        Reuse the compiled sampler of an identical model seen earlier in this process (see the module docs).
+    nutpie_kwargs
+        Passed to ``nutpie.sample``.
+    """
+    import nutpie
+
+    for name, value, minimum in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+            raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if not 0 < target_accept < 1:
+        raise ValueError(f"target_accept must lie in (0, 1), got {target_accept}")
+    if backend not in ("numba", "jax"):
+        raise ValueError(f"backend must be 'numba' or 'jax', got {backend!r}")
+    progress = show_progress() if progress is None else bool(progress)
+    start = time.perf_counter()
+    compiled, reused = _compile(model, backend, reuse_compiled)
+    compile_seconds = time.perf_counter() - start
+    idata = nutpie.sample(
+        compiled,
+        draws=int(draws),
+        tune=int(tune),
+        chains=int(chains),
+        seed=seed,
+        target_accept=target_accept,
+        low_rank_modified_mass_matrix=low_rank,
+        progress_bar=progress,
+        **nutpie_kwargs,
+    )
+    seconds = time.perf_counter() - start
+    return NutsFit(idata, seconds, 0.0 if reused else compile_seconds, int(chains), int(tune), int(draws), reused)
+
+
+@dataclass
+class AdviFit:
+    """What :func:`fit_advi` returns."""
+
+    approx: object  # the fitted pymc Approximation (mean-field or full-rank Gaussian)
+    seconds: float  # wall time, compilation included
+    steps: int  # optimisation steps run
+    converged_at: int | None  # step at which the convergence rule was met (None: it was not)
+    convergence: ELBOConvergence = field(repr=False)
+    method: str = "advi"
+
+    @property
+    def converged(self) -> bool:
+        return self.converged_at is not None
+
+    def sample(self, draws: int, seed: int):
+        """``draws`` draws from the approximation, as an ``InferenceData`` (one chain)."""
+        return self.approx.sample(draws, random_seed=seed)
+
+
+class _DropInterrupted(logging.Filter):
+    """PyMC logs "Interrupted at 13,999 [23%]" when a callback stops a fit: a normal stop that reads as a failure."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Interrupted at")
+
+
+@contextlib.contextmanager
+def _no_interrupted_message():
+    loggers = [logging.getLogger("pymc"), logging.getLogger("pymc.variational.inference")]
+    handlers = {h for lg in loggers for h in lg.handlers}
+    flt = _DropInterrupted()
+    for target in [*loggers, *handlers]:
+        target.addFilter(flt)
+    try:
+        yield
+    finally:
+        for target in [*loggers, *handlers]:
+            target.removeFilter(flt)
+
+
+def fit_advi(
+    model,
+    *,
+    seed: int,
+    max_steps: int = 60_000,
+    learning_rate: float = 0.01,
+    window: int = 1000,
+    rtol: float | None = None,
+    max_z: float | None = 2.0,
+    method: str = "advi",
+    mode: str | None = "NUMBA",
+    progress: bool | None = None,
+    check: bool = True,
+) -> AdviFit:
+    """ADVI with PyMC: Adam, stopped by :class:`~recipes_utils.diagnostics.ELBOConvergence`, timed.
+
+    The calls, as you would write them::
+
+        conv = ELBOConvergence(window=window, rtol=rtol, max_z=max_z)
+        with model:
+            approx = pm.fit(max_steps, method=method, obj_optimizer=pm.adam(learning_rate=learning_rate),
+                            callbacks=[conv], random_seed=seed, progressbar=progress,
+                            compile_kwargs={"mode": mode})
+        conv.check()
+
+    Parameters
+    ----------
+    seed
+        Seeds the Monte Carlo draws of the ELBO gradient and, for minibatch models, the batches.
+    max_steps
+        At most this many optimisation steps.
+    window, rtol, max_z
+        The stopping rule (see ``ELBOConvergence``): every ``window`` steps compare the mean loss of the last
+        ``window`` with the one before; stop when the relative change is below ``rtol`` and/or the improvement is
+        within ``max_z`` standard errors of the losses' noise.
+    method
+        ``"advi"`` (mean-field) or ``"fullrank_advi"``.
+    mode
+        PyTensor compile mode of the step function: ``"NUMBA"`` (the default: PyTensor from pip has no BLAS for
+        its C backend) or ``None`` for PyTensor's default.
+    progress
+        Show PyMC's progress bar; ``None`` follows :func:`show_progress`.
+    check
+        Raise ``ConvergenceError`` if the rule was not met within ``max_steps``.
+    """
+    import pymc as pm
+
+    if method not in ("advi", "fullrank_advi"):
+        raise ValueError(f"method must be 'advi' or 'fullrank_advi', got {method!r}")
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int | np.integer) or max_steps < 2 * window:
+        raise ValueError(f"max_steps must be an integer >= 2 * window ({2 * window}), got {max_steps!r}")
+    if not learning_rate > 0:
+        raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
+    conv = ELBOConvergence(window=window, rtol=rtol, max_z=max_z)
+    progress = show_progress() if progress is None else bool(progress)
+    compile_kwargs = {"mode": mode} if mode is not None else {}
+    start = time.perf_counter()
+    with model, _no_interrupted_message():
+        approx = pm.fit(
+            int(max_steps),
+            method=method,
+            obj_optimizer=pm.adam(learning_rate=learning_rate),
+            callbacks=[conv],
+            random_seed=seed,
+            progressbar=progress,
+            compile_kwargs=compile_kwargs,
+        )
+    seconds = time.perf_counter() - start
+    steps = len(approx.hist)
+    if check:
+        conv.check()
+    return AdviFit(approx, seconds, steps, conv.converged_at, conv, method)

@@ -1,0 +1,177 @@
+"""Run the template recipe through JupyterLab's own UI in headless Chromium: what ``make check-lab`` does.
+
+    .venv/bin/python scripts/check_lab.py [--notebook notebooks/template.ipynb] [--scale full] [--out build]
+
+1. copies the notebook into a temporary folder (JupyterLab autosaves; the stored recipe must not change) and starts
+   JupyterLab from this environment on localhost, with a random token, serving that folder;
+2. opens the notebook in headless Chromium (Debian's ``chromium``, driven by Playwright from PyPI), waits for the
+   kernel, and runs every cell through the menu (Run > Run All Cells), as a reader would;
+3. waits until every cell has run, saves, and checks the saved notebook: no cell has an error output, and a
+   progress bar appeared (nutpie's, which renders as HTML ``<progress>`` elements in JupyterLab);
+4. re-runs the model and sampling cells (the reader's "run it again" after an edit) and times them;
+5. writes ``<out>/check-lab.png`` (a screenshot of the sampling cell and its progress bar), ``<out>/check-lab.json``
+   (the findings) and prints them. Exits 1 if a check fails.
+
+Needs ``/usr/bin/chromium`` (Debian: ``apt install chromium``); nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [  # the closed network here refuses Chromium's background connections: switch them off
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_server(url: str, timeout: float = 60) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"JupyterLab did not answer at {url} within {timeout:.0f} s")
+
+
+def wait_until_idle(page, n_cells: int, timeout: float) -> None:
+    """Wait until no cell shows the busy prompt [*] and every code cell has an execution count."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()
+        if len(prompts) >= n_cells and not any("*" in p for p in prompts) and all(p.strip() != "[ ]:" for p in prompts):
+            return
+        time.sleep(1)
+    raise TimeoutError(f"the notebook was still running after {timeout:.0f} s")
+
+
+def run_menu(page, menu: str, item: str) -> None:
+    page.locator(".lm-MenuBar-itemLabel", has_text=menu).first.click()
+    page.locator(".lm-Menu-itemLabel", has_text=item).first.click()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--notebook", type=Path, default=REPO / "notebooks" / "template.ipynb")
+    parser.add_argument("--scale", default="full", choices=["full", "smoke"])
+    parser.add_argument("--out", type=Path, default=REPO / "build")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds for the notebook to run")
+    args = parser.parse_args(argv)
+    if not Path(CHROMIUM).exists():
+        print(f"error: {CHROMIUM} not found; install Debian's Chromium: sudo apt install chromium", file=sys.stderr)
+        return 2
+    import nbformat
+    from playwright.sync_api import sync_playwright
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    findings: dict = {"notebook": args.notebook.name, "scale": args.scale}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        target = root / args.notebook.name
+        shutil.copyfile(args.notebook, target)
+        nb = nbformat.read(target, 4)
+        code_cells = [c for c in nb.cells if c.cell_type == "code"]
+        port, token = free_port(), secrets.token_hex(16)
+        env = {k: v for k, v in os.environ.items() if k != "RECIPES_PROGRESS"}  # as a reader runs it: bars on
+        env["RECIPES_SCALE"] = args.scale
+        server = subprocess.Popen(
+            [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            base = f"http://127.0.0.1:{port}"
+            wait_for_server(f"{base}/api/status?token={token}")
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(f"{base}/lab/tree/{target.name}?token={token}", wait_until="domcontentloaded")
+                page.locator(".jp-Notebook").first.wait_for(timeout=120_000)
+                page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(timeout=120_000)
+                start = time.monotonic()
+                run_menu(page, "Run", "Run All Cells")
+                progress_seen = False
+                deadline = time.monotonic() + args.timeout
+                while time.monotonic() < deadline:  # watch for the progress bar while the cells run
+                    progress_seen = progress_seen or page.locator(".jp-OutputArea progress").count() > 0
+                    prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()
+                    done = len(prompts) >= len(code_cells) and not any("*" in p for p in prompts)
+                    if done and all(p.strip() not in ("[ ]:", "") for p in prompts):
+                        break
+                    time.sleep(0.5)
+                wait_until_idle(page, len(code_cells), timeout=max(1.0, deadline - time.monotonic()))
+                findings["run_all_seconds"] = round(time.monotonic() - start, 1)
+                progress_cell = page.locator(".jp-CodeCell", has=page.locator(".jp-OutputArea progress")).first
+                if progress_cell.count():
+                    progress_cell.scroll_into_view_if_needed()
+                    progress_cell.screenshot(path=str(args.out / "check-lab.png"))
+                else:
+                    page.screenshot(path=str(args.out / "check-lab.png"))
+                # Re-run the model and sampling cells, as a reader does after editing one.
+                rerun = []
+                for needle in ("pm.Model(", "sample_nuts("):
+                    idx = next(i for i, c in enumerate(code_cells) if needle in c.source)
+                    cell = page.locator(".jp-Notebook .jp-CodeCell").nth(idx)
+                    cell.scroll_into_view_if_needed()
+                    cell.locator(".jp-InputArea-editor").click()
+                    page.keyboard.press("Escape")
+                    t = time.monotonic()
+                    page.keyboard.press("Control+Enter")
+                    time.sleep(0.3)
+                    wait_until_idle(page, len(code_cells), timeout=300)
+                    rerun.append(time.monotonic() - t)
+                findings["rerun_model_and_sampling_cells_seconds"] = round(sum(rerun), 1)
+                page.keyboard.press("Control+s")
+                time.sleep(2)
+                browser.close()
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        saved = nbformat.read(target, 4)
+        errors = [
+            f"cell {i + 1}: {o.get('ename')}: {o.get('evalue')}"
+            for i, c in enumerate(saved.cells)
+            if c.cell_type == "code"
+            for o in c.get("outputs", [])
+            if o.get("output_type") == "error"
+        ]
+        counts = [c.get("execution_count") for c in saved.cells if c.cell_type == "code"]
+        findings.update(
+            cells=len(counts),
+            cells_run=sum(isinstance(n, int) for n in counts),
+            errors=errors,
+            progress_bar_seen=progress_seen or "<progress" in json.dumps(saved.cells),
+            screenshot=str((args.out / "check-lab.png").relative_to(REPO) if args.out.is_relative_to(REPO)
+                           else args.out / "check-lab.png"),
+        )  # fmt: skip
+    (args.out / "check-lab.json").write_text(json.dumps(findings, indent=2) + "\n")
+    print(json.dumps(findings, indent=2))
+    ok = not findings["errors"] and findings["cells_run"] == findings["cells"] and findings["progress_bar_seen"]
+    print("check-lab: " + ("ok" if ok else "FAILED"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

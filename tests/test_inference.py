@@ -1,0 +1,134 @@
+"""recipes_utils.inference: the NUTS and ADVI entry points every notebook, benchmark and test uses."""
+
+import logging
+
+import numpy as np
+import pymc as pm
+import pytest
+
+from recipes_utils import inference
+from recipes_utils.diagnostics import ConvergenceError
+
+
+def normal_model(y, mu_sd=10.0):
+    with pm.Model() as m:
+        mu = pm.Normal("mu", 0, mu_sd)
+        sigma = pm.HalfNormal("sigma", 5)
+        pm.Normal("y", mu, sigma, observed=y)
+    return m
+
+
+@pytest.mark.parametrize(
+    "value, expected", [(None, True), ("", True), ("1", True), ("on", True), ("0", False), (" OFF ", False)]
+)
+def test_show_progress_reads_the_environment(monkeypatch, value, expected):
+    if value is None:
+        monkeypatch.delenv(inference.PROGRESS_ENV, raising=False)
+    else:
+        monkeypatch.setenv(inference.PROGRESS_ENV, value)
+    assert inference.show_progress() is expected
+
+
+def test_show_progress_rejects_other_values(monkeypatch):
+    monkeypatch.setenv(inference.PROGRESS_ENV, "sometimes")
+    with pytest.raises(ValueError, match="RECIPES_PROGRESS must be 1/on or 0/off.*'sometimes'"):
+        inference.show_progress()
+
+
+def test_sample_nuts_returns_the_fit_and_reuses_the_compiled_sampler():
+    y = np.random.default_rng(0).normal(3.0, 1.0, 50)
+    first = inference.sample_nuts(normal_model(y), seed=1, draws=300, tune=300, chains=2, progress=False)
+    assert first.idata.posterior.sizes == {"chain": 2, "draw": 300}
+    assert abs(float(first.idata.posterior["mu"].mean()) - y.mean()) < 0.5
+    assert first.steps_per_draw > 0 and first.gradients > 600 and first.divergences == 0
+    assert first.compile_seconds > 0 and not first.reused_compiled
+    # The same model built again (a re-run notebook cell): no compilation, the same draws from the same seed.
+    again = inference.sample_nuts(normal_model(y), seed=1, draws=300, tune=300, chains=2, progress=False)
+    assert again.reused_compiled and again.compile_seconds == 0
+    np.testing.assert_array_equal(again.idata.posterior["mu"], first.idata.posterior["mu"])
+    # Other data or another prior is another model: compiled afresh.
+    other = inference.sample_nuts(normal_model(y + 1), seed=1, draws=50, tune=50, chains=2, progress=False)
+    assert not other.reused_compiled
+    assert not inference.sample_nuts(
+        normal_model(y, mu_sd=5.0), seed=1, draws=50, tune=50, chains=2, progress=False
+    ).reused_compiled
+
+
+def test_sample_nuts_sees_changed_shared_data():
+    y = np.random.default_rng(0).normal(0.0, 1.0, 40)
+    with pm.Model() as m:
+        data = pm.Data("data", y)
+        mu = pm.Normal("mu", 0, 10)
+        pm.Normal("y", mu, 1.0, observed=data)
+    a = inference.sample_nuts(m, seed=1, draws=200, tune=200, chains=2, progress=False)
+    with m:
+        pm.set_data({"data": y + 5.0})
+    b = inference.sample_nuts(m, seed=1, draws=200, tune=200, chains=2, progress=False)
+    assert not b.reused_compiled
+    assert float(b.idata.posterior["mu"].mean()) - float(a.idata.posterior["mu"].mean()) == pytest.approx(5, abs=0.5)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"draws": 0}, "draws must be an integer >= 1"),
+        ({"chains": 1.5}, "chains must be an integer"),
+        ({"target_accept": 1.0}, "target_accept must lie in"),
+        ({"backend": "stan"}, "backend must be"),
+    ],
+)
+def test_sample_nuts_rejects_bad_settings(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        inference.sample_nuts(normal_model(np.zeros(5)), seed=1, **kwargs)
+
+
+def test_fit_advi_stops_on_the_rule_without_an_interrupted_message(caplog):
+    y = np.random.default_rng(0).normal(3.0, 1.0, 200)
+    with caplog.at_level(logging.INFO, logger="pymc"):
+        fit = inference.fit_advi(normal_model(y), seed=1, max_steps=20_000, window=500, progress=False)
+    assert fit.converged and fit.converged_at < 20_000 and fit.steps <= fit.converged_at
+    assert fit.seconds > 0
+    assert abs(float(fit.sample(500, seed=1).posterior["mu"].mean()) - y.mean()) < 0.2
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("ELBO converged at") for m in messages)
+    assert not any(m.startswith("Interrupted at") for m in messages)
+    # The filter is gone after the fit: PyMC's own logging is left as it was.
+    assert not any(isinstance(f, inference._DropInterrupted) for f in logging.getLogger("pymc").filters)
+
+
+def test_fit_advi_raises_when_the_rule_is_not_met():
+    y = np.random.default_rng(0).normal(3.0, 1.0, 200)
+    with pytest.raises(ConvergenceError, match="before the ELBO flattened"):
+        inference.fit_advi(normal_model(y), seed=1, max_steps=40, window=20, max_z=None, rtol=1e-12, progress=False)
+    fit = inference.fit_advi(
+        normal_model(y), seed=1, max_steps=40, window=20, max_z=None, rtol=1e-12, progress=False, check=False
+    )
+    assert not fit.converged and fit.steps == 40
+
+
+def test_fit_advi_full_rank_and_bad_settings():
+    y = np.random.default_rng(0).normal(3.0, 1.0, 200)
+    fit = inference.fit_advi(
+        normal_model(y), seed=1, method="fullrank_advi", max_steps=20_000, window=500, progress=False
+    )
+    assert fit.method == "fullrank_advi" and fit.converged
+    with pytest.raises(ValueError, match="method must be"):
+        inference.fit_advi(normal_model(y), seed=1, method="svgd")
+    with pytest.raises(ValueError, match="max_steps must be an integer >= 2 \\* window"):
+        inference.fit_advi(normal_model(y), seed=1, max_steps=100, window=100)
+
+
+def test_importing_the_package_leaves_pytensor_configuration_alone():
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import os, pytensor; before = {k: str(getattr(pytensor.config, k)) for k in ('numba__cache', 'mode', "
+        "'linker', 'floatX')}; import recipes_utils, recipes_utils.inference, recipes_utils.dose_response; "
+        "after = {k: str(getattr(pytensor.config, k)) for k in before}; "
+        "print(before == after, after['numba__cache'], repr(os.environ.get('PYTENSOR_FLAGS', '')))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTENSOR_FLAGS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split() == ["True", "True", "''"]
