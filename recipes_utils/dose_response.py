@@ -6,12 +6,22 @@ The model, for observation ``i`` in group ``g[i]`` at log concentration ``x[i]``
     bottom[g]   ~ Normal(bottom_mu, bottom_sd)        (likewise top and log_ec50)
     log(hill[g]) ~ Normal(log_hill_mu, log_hill_sd)
 
-with priors on the population means and spreads given by :class:`FourPLPriors`.
+with priors on the population means and spreads given by :class:`FourPLPriors` (by default scaled from the
+data: :func:`default_priors`).
 
 :func:`hierarchical_four_pl` builds it from a tidy DataFrame (one row per measurement, column names
-as arguments), with centred or non-centred group effects, optional minibatches (for ADVI), and an
-optional exact reduction of replicate measurements to sufficient statistics (``aggregate=True``),
-which leaves the posterior unchanged and makes every gradient evaluation cheaper.
+as arguments), with centred, non-centred or shared group effects (chosen by a rule by default), optional
+minibatches (for ADVI), untreated controls shared by all groups, and an optional exact reduction of replicate
+measurements to sufficient statistics (``aggregate=True``), which leaves the posterior unchanged and makes every
+gradient evaluation cheaper. Three lines take a grouped table of your own to a checked fit::
+
+    model = hierarchical_four_pl(table, group="compound", concentration="dose", response="y")
+    fit = sample_nuts(model, seed=1)                  # recipes_utils.inference
+    check_nuts(fit.idata)                             # recipes_utils.diagnostics
+
+:func:`log_likelihood` and :func:`posterior_predictive` give per-measurement values for LOO and checks, also
+for an aggregated model; :func:`predict_curves` gives curves at new doses, for fitted or new groups, from the
+model's own graph.
 """
 
 from __future__ import annotations
@@ -22,14 +32,23 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from recipes_utils.models import four_pl
+
 __all__ = [
     "CURVE_PARAMS",
     "SIMULATION_PRIORS",
+    "CurvePriors",
     "FourPLPriors",
     "GroupedDoseResponse",
     "advi_psis_khat",
+    "auto_parameterization",
+    "default_curve_priors",
+    "default_priors",
     "hierarchical_four_pl",
     "interval_coverage",
+    "log_likelihood",
+    "posterior_predictive",
+    "predict_curves",
     "prepare_grouped",
     "replicate_cells",
 ]
@@ -37,6 +56,19 @@ __all__ = [
 #: The four per-group curve parameters, as named in the model (``hill`` is ``exp(log_hill)``).
 CURVE_PARAMS = ("bottom", "top", "log_ec50", "hill")
 _N_CURVE_PARAMS = 4
+
+
+def _check_prior_fields(priors) -> None:
+    for f in fields(priors):
+        value = getattr(priors, f.name)
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"{type(priors).__name__}.{f.name} must be a number, got {value!r}") from None
+        if not np.isfinite(value):
+            raise ValueError(f"{type(priors).__name__}.{f.name} must be finite, got {value}")
+        if not f.name.endswith("_mu") and value <= 0:
+            raise ValueError(f"{type(priors).__name__}.{f.name} is a scale and must be > 0, got {value}")
 
 
 @dataclass(frozen=True)
@@ -64,16 +96,16 @@ class FourPLPriors:
     sigma: float
 
     def __post_init__(self):
-        for f in fields(self):
-            value = getattr(self, f.name)
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
-                raise TypeError(f"FourPLPriors.{f.name} must be a number, got {value!r}") from None
-            if not np.isfinite(value):
-                raise ValueError(f"FourPLPriors.{f.name} must be finite, got {value}")
-            if not f.name.endswith("_mu") and value <= 0:
-                raise ValueError(f"FourPLPriors.{f.name} is a scale and must be > 0, got {value}")
+        _check_prior_fields(self)
+
+    def table(self) -> pd.DataFrame:
+        """The priors as a table: one row per population parameter and sigma."""
+        rows = []
+        for name in ("top", "bottom", "log_ec50", "log_hill"):
+            mu, mu_sd, sd = (getattr(self, f"{name}_{k}") for k in ("mu", "mu_sd", "sd"))
+            rows += [(f"{name}_mu", f"Normal({mu:.3g}, {mu_sd:.3g})"), (f"{name}_sd", f"HalfNormal({sd:.3g})")]
+        rows.append(("sigma", f"HalfNormal({self.sigma:.3g})"))
+        return pd.DataFrame(rows, columns=["parameter", "prior"]).set_index("parameter")
 
 
 #: The priors the hierarchical recipe and its benchmark use for :func:`recipes_utils.data.simulate_dose_response`
@@ -99,10 +131,11 @@ SIMULATION_PRIORS = FourPLPriors(
 class GroupedDoseResponse(NamedTuple):
     """Validated arrays from a tidy dose-response table (see :func:`prepare_grouped`)."""
 
-    group_idx: np.ndarray  # int64 code of each row's group, 0..n_groups-1
+    group_idx: np.ndarray  # int64 code of each row's group, 0..n_groups-1 (0 for a shared control row)
     groups: list  # group labels, in code order
     log_conc: np.ndarray  # float; -inf marks an untreated control (concentration 0)
     response: np.ndarray  # float
+    shared_control: np.ndarray  # bool: the row is an untreated control shared by every group
 
 
 def prepare_grouped(
@@ -113,6 +146,7 @@ def prepare_grouped(
     concentration: str | None = None,
     log_concentration: str | None = None,
     zero_is_control: bool = False,
+    shared_controls=None,
     min_points: int = _N_CURVE_PARAMS,
 ) -> GroupedDoseResponse:
     """Check a tidy dose-response table and turn it into arrays for the model.
@@ -120,6 +154,8 @@ def prepare_grouped(
     Give the dose as ``concentration`` (> 0; the column ``"concentration"`` by default) or as
     ``log_concentration`` (natural log, finite), not both. A concentration of 0 is an untreated control;
     it is accepted only with ``zero_is_control=True`` and then sits exactly at the group's ``top``.
+    ``shared_controls`` names the group label of untreated controls measured once for all groups (drc's
+    ``acidiq`` marks them ``pct == 999``): those rows must have concentration 0 and belong to no curve.
 
     Raises
     ------
@@ -127,8 +163,9 @@ def prepare_grouped(
         ``data`` is not a DataFrame.
     ValueError
         A missing column, a non-numeric or missing value, a negative (or, without ``zero_is_control``,
-        zero) concentration, or a group with fewer than ``min_points`` rows (a 4PL curve has 4
-        parameters). Each message names the column, the rows or the groups at fault.
+        zero) concentration, a group with fewer than ``min_points`` rows (a 4PL curve has 4 parameters), shared
+        controls that are absent or dosed, or a table no curve can be fitted to: a constant response, fewer than
+        two distinct positive doses. Each message names the column, the rows or the groups at fault.
     """
     if not isinstance(data, pd.DataFrame):
         raise TypeError(f"data must be a pandas DataFrame (one row per measurement), got {type(data).__name__}")
@@ -142,6 +179,15 @@ def prepare_grouped(
         raise ValueError(f"data lacks column(s) {missing}; it has {list(data.columns)}")
     if len(data) == 0:
         raise ValueError("data has no rows")
+    if data[group].isna().any():
+        raise ValueError(f"column {group!r} has {int(data[group].isna().sum())} missing group label(s)")
+    shared = np.zeros(len(data), dtype=bool)
+    if shared_controls is not None:
+        if log_concentration is not None:
+            raise ValueError("shared_controls are untreated (concentration 0): give the dose as concentration=")
+        shared = (data[group] == shared_controls).to_numpy()
+        if not shared.any():
+            raise ValueError(f"shared_controls={shared_controls!r}: no row of column {group!r} has that label")
 
     def numeric(col: str) -> np.ndarray:
         values = pd.to_numeric(data[col], errors="coerce").to_numpy(dtype=float)
@@ -167,7 +213,13 @@ def prepare_grouped(
                 f"column {concentration!r} has {len(negative)} negative concentration(s) "
                 f"(first at positions {negative[:3].tolist()}); concentrations must be >= 0"
             )
-        zero = conc == 0
+        dosed = np.flatnonzero(shared & (conc != 0))
+        if len(dosed):
+            raise ValueError(
+                f"{len(dosed)} shared control row(s) (group {shared_controls!r}) have a non-zero concentration "
+                f"(first at positions {dosed[:3].tolist()}): shared controls must be untreated"
+            )
+        zero = (conc == 0) & ~shared
         if zero.any() and not zero_is_control:
             raise ValueError(
                 f"column {concentration!r} has {int(zero.sum())} zero concentration(s): the model works on log "
@@ -183,12 +235,23 @@ def prepare_grouped(
                 f"column {log_concentration!r} has infinite values; give controls as concentration 0 "
                 "through `concentration=` with zero_is_control=True"
             )
+    dosed_values = np.unique(log_conc[np.isfinite(log_conc)])
+    if len(dosed_values) == 0:
+        raise ValueError(f"column {dose_col!r} has no positive dose: every row is an untreated control")
+    if len(dosed_values) < 2:
+        raise ValueError(
+            f"column {dose_col!r} has a single dose ({float(np.exp(dosed_values[0])):.4g}): a dose-response curve "
+            "needs at least two (better five or more) distinct doses"
+        )
+    if np.ptp(y) == 0:
+        raise ValueError(f"column {response!r} is constant ({y[0]:.4g} in every row): there is no curve to fit")
 
-    if data[group].isna().any():
-        raise ValueError(f"column {group!r} has {int(data[group].isna().sum())} missing group label(s)")
-    codes, labels = pd.factorize(data[group], sort=True)
+    codes, labels = pd.factorize(data[group].where(~shared), sort=True)
     labels = labels.tolist()  # plain Python labels (1, not np.int64(1)) for messages and coords
-    counts = np.bincount(codes, minlength=len(labels))
+    if not labels:
+        raise ValueError("every row is a shared control: there is no group to fit a curve to")
+    codes = np.where(shared, 0, codes)
+    counts = np.bincount(codes[~shared], minlength=len(labels))
     small = np.flatnonzero(counts < min_points)
     if len(small):
         shown = ", ".join(f"{labels[i]!r} ({counts[i]})" for i in small[:5])
@@ -196,7 +259,138 @@ def prepare_grouped(
             f"{len(small)} group(s) have fewer than {min_points} measurements, too few for a 4-parameter curve: "
             f"{shown}{' ...' if len(small) > 5 else ''}. Drop them or pool them with similar groups."
         )
-    return GroupedDoseResponse(codes.astype("int64"), labels, log_conc, y)
+    return GroupedDoseResponse(codes.astype("int64"), labels, log_conc, y, shared)
+
+
+@dataclass(frozen=True)
+class CurvePriors:
+    """Priors of one 4PL curve: ``top ~ Normal(top_mu, top_sd)``, ``bottom ~ Normal(bottom_mu, bottom_sd)``,
+    ``log_ec50 ~ Normal(log_ec50_mu, log_ec50_sd)``, ``hill ~ LogNormal(log_hill_mu, log_hill_sd)``,
+    ``sigma ~ HalfNormal(sigma)``; in your response's units and natural-log concentration."""
+
+    top_mu: float
+    top_sd: float
+    bottom_mu: float
+    bottom_sd: float
+    log_ec50_mu: float
+    log_ec50_sd: float
+    log_hill_mu: float
+    log_hill_sd: float
+    sigma: float
+
+    def __post_init__(self):
+        _check_prior_fields(self)
+
+    def table(self) -> pd.DataFrame:
+        """The priors as a table: parameter, distribution."""
+        rows = [
+            ("top", f"Normal({self.top_mu:.3g}, {self.top_sd:.3g})"),
+            ("bottom", f"Normal({self.bottom_mu:.3g}, {self.bottom_sd:.3g})"),
+            ("log_ec50", f"Normal({self.log_ec50_mu:.3g}, {self.log_ec50_sd:.3g})"),
+            ("hill", f"LogNormal({self.log_hill_mu:.3g}, {self.log_hill_sd:.3g})"),
+            ("sigma", f"HalfNormal({self.sigma:.3g})"),
+        ]
+        return pd.DataFrame(rows, columns=["parameter", "prior"]).set_index("parameter")
+
+
+#: The default priors' rule, as :func:`default_priors` applies it (R: the response's range, c: its midpoint,
+#: s: its sd; m and w: the midpoint and width of the tested log-dose range).
+DEFAULT_PRIOR_RULE = pd.DataFrame(
+    [
+        ("top_mu, bottom_mu", "Normal(c, R)", ("either asymptote anywhere from 1.4 ranges below the data to 1.4 "
+         "above (94%); the same for both, so falling and rising curves are equally likely")),
+        ("top_sd, bottom_sd", "HalfNormal(R / 2)", "groups may differ by up to about the data's range"),
+        ("log_ec50_mu", "Normal(m, w / 2)", ("the middle of the tested doses; 94% within the tested range widened "
+         "by about half its width on each side")),
+        ("log_ec50_sd", "HalfNormal(w / 2)", "potencies may differ by up to the tested range"),
+        ("log_hill_mu", "Normal(0, 1)", "Hill slopes from 0.15 to 6.6 (94%), centred on 1"),
+        ("log_hill_sd", "HalfNormal(0.5)", "slopes differ between groups by a factor of 2 or so"),
+        ("sigma", "HalfNormal(s)", "measurement noise no larger than the spread of all responses"),
+    ],
+    columns=["prior", "default", "what it allows"],
+).set_index("prior")  # fmt: skip
+
+
+def _scales(log_conc, response):
+    y = np.asarray(response, dtype=float)
+    x = np.asarray(log_conc, dtype=float)
+    x = x[np.isfinite(x)]
+    if y.size < 2 or np.ptp(y) == 0:
+        raise ValueError("the response is constant (or has fewer than 2 values): there is no curve to scale priors to")
+    if len(np.unique(x)) < 2:
+        raise ValueError("fewer than two distinct positive doses: there is no dose range to scale priors to")
+    return {
+        "R": float(np.ptp(y)),
+        "c": float((y.max() + y.min()) / 2),
+        "s": float(y.std(ddof=1)),
+        "m": float((x.max() + x.min()) / 2),
+        "w": float(np.ptp(x)),
+    }
+
+
+def default_curve_priors(concentration, response) -> CurvePriors:
+    """Weakly informative priors for one 4PL curve, scaled from the data (the rule of :data:`DEFAULT_PRIOR_RULE`).
+
+    Like rstanarm's and brms's defaults they use the data's scale only, not where the curve lies: ``top`` and
+    ``bottom`` get the same wide prior around the response's midpoint (so the data decide whether the curve falls
+    or rises), ``log_ec50`` is centred on the middle of the tested doses, and the noise scale is the response's sd.
+    ``concentration`` may contain zeros (untreated controls); they count for the response, not the dose range.
+
+    Raises
+    ------
+    ValueError
+        A constant response, or fewer than two distinct positive concentrations.
+    """
+    conc = np.asarray(concentration, dtype=float)
+    if conc.shape != np.shape(response):
+        raise ValueError(f"concentration and response must have the same shape, got {conc.shape}, {np.shape(response)}")
+    if (conc < 0).any() or not np.isfinite(conc).all():
+        raise ValueError("concentrations must be finite and >= 0")
+    with np.errstate(divide="ignore"):
+        k = _scales(np.log(conc), response)
+    return CurvePriors(
+        top_mu=k["c"], top_sd=k["R"], bottom_mu=k["c"], bottom_sd=k["R"],
+        log_ec50_mu=k["m"], log_ec50_sd=k["w"] / 2, log_hill_mu=0.0, log_hill_sd=1.0, sigma=k["s"],
+    )  # fmt: skip
+
+
+def default_priors(data: pd.DataFrame, **columns) -> FourPLPriors:
+    """Weakly informative priors for the hierarchical 4PL, scaled from a tidy table (:data:`DEFAULT_PRIOR_RULE`).
+
+    ``columns`` are the column arguments of :func:`prepare_grouped` (``group``, ``response``, ``concentration`` or
+    ``log_concentration``, ``zero_is_control``, ``shared_controls``), which checks the table first.
+    """
+    prepared = prepare_grouped(data, **columns)
+    k = _scales(prepared.log_conc, prepared.response)
+    return FourPLPriors(
+        top_mu=k["c"], top_mu_sd=k["R"], top_sd=k["R"] / 2,
+        bottom_mu=k["c"], bottom_mu_sd=k["R"], bottom_sd=k["R"] / 2,
+        log_ec50_mu=k["m"], log_ec50_mu_sd=k["w"] / 2, log_ec50_sd=k["w"] / 2,
+        log_hill_mu=0.0, log_hill_mu_sd=1.0, log_hill_sd=0.5,
+        sigma=k["s"],
+    )  # fmt: skip
+
+
+#: :func:`auto_parameterization` centres the group effects when there are at least this many groups ...
+AUTO_MIN_GROUPS = 20
+#: ... and every group has at least this many measurements; otherwise it makes them non-centred.
+AUTO_MIN_POINTS = 50
+
+
+def auto_parameterization(prepared: GroupedDoseResponse) -> str:
+    """The rule behind ``parameterization="auto"``: ``"centered"`` when the data pin every curve down and the
+    spreads between groups are well informed (at least :data:`AUTO_MIN_GROUPS` groups, each with at least
+    :data:`AUTO_MIN_POINTS` measurements), otherwise ``"noncentered"``.
+
+    Why: with few measurements per group, or few groups to learn a spread from, the posterior of a group value and
+    its population spread forms a funnel that centred effects cannot traverse (divergences); non-centred effects
+    remove it. With many data-rich groups the data fix each curve and the centred form needs fewer leapfrog steps.
+    The hierarchical recipe measures both cases (section 2).
+    """
+    counts = np.bincount(prepared.group_idx[~prepared.shared_control], minlength=len(prepared.groups))
+    if len(prepared.groups) >= AUTO_MIN_GROUPS and counts.min() >= AUTO_MIN_POINTS:
+        return "centered"
+    return "noncentered"
 
 
 def replicate_cells(group_idx, log_conc, response) -> pd.DataFrame:
@@ -217,16 +411,41 @@ def replicate_cells(group_idx, log_conc, response) -> pd.DataFrame:
     return cells
 
 
+_GROUP_PARAMS = ("bottom", "top", "log_ec50", "log_hill")
+_FORMS = ("centered", "noncentered", "shared")
+
+
+def _resolve_parameterization(parameterization, prepared) -> dict:
+    if isinstance(parameterization, str):
+        chosen = dict.fromkeys(_GROUP_PARAMS, parameterization)
+    elif isinstance(parameterization, dict):
+        unknown = set(parameterization) - set(_GROUP_PARAMS)
+        if unknown:
+            raise ValueError(f"parameterization keys must be among {_GROUP_PARAMS}, got {sorted(unknown)}")
+        chosen = {name: parameterization.get(name, "auto") for name in _GROUP_PARAMS}
+    else:
+        raise TypeError(f"parameterization must be a string or a dict, got {type(parameterization).__name__}")
+    for name, form in chosen.items():
+        if form == "auto":
+            chosen[name] = auto_parameterization(prepared)
+        elif form not in _FORMS:
+            raise ValueError(
+                f"parameterization must be 'auto', 'centered', 'noncentered' or 'shared', got {form!r} for {name}"
+            )
+    return chosen
+
+
 def hierarchical_four_pl(
     data: pd.DataFrame,
     *,
-    priors: FourPLPriors,
+    priors: FourPLPriors | None = None,
     group: str = "group",
     response: str = "response",
     concentration: str | None = None,
     log_concentration: str | None = None,
     zero_is_control: bool = False,
-    parameterization: str | dict = "centered",
+    shared_controls=None,
+    parameterization: str | dict = "auto",
     aggregate: bool = False,
     batch_size: int | None = None,
 ):
@@ -234,86 +453,83 @@ def hierarchical_four_pl(
 
     Parameters
     ----------
-    data, group, response, concentration, log_concentration, zero_is_control
+    data, group, response, concentration, log_concentration, zero_is_control, shared_controls
         The table and the names of its columns; see :func:`prepare_grouped` for the checks.
     priors
-        A :class:`FourPLPriors`, in your data's units.
+        A :class:`FourPLPriors` in your data's units, or ``None`` (the default) for :func:`default_priors`:
+        weakly informative priors scaled from the table.
     parameterization
-        ``"centered"``: ``top[g] ~ Normal(top_mu, top_sd)`` directly. Suits groups with many measurements
-        each, where the data pin each curve down. ``"noncentered"``: ``top[g] = top_mu + top_sd * top_z[g]``
-        with ``top_z ~ Normal(0, 1)``. Suits sparse groups, where the centred form makes a funnel between
-        the spreads and the group values that NUTS cannot explore (divergences). A dict such as
-        ``{"top": "noncentered"}`` chooses per parameter (``bottom``, ``top``, ``log_ec50``, ``log_hill``;
-        the ones left out are centred).
+        How the groups' values of ``bottom``, ``top``, ``log_ec50`` and ``log_hill`` relate to the population:
+
+        - ``"centered"``: ``top[g] ~ Normal(top_mu, top_sd)`` directly; suits many data-rich groups.
+        - ``"noncentered"``: ``top[g] = top_mu + top_sd * top_z[g]`` with ``top_z ~ Normal(0, 1)``; suits sparse
+          groups or few groups, where the centred form makes a funnel NUTS cannot explore (divergences).
+        - ``"shared"``: one value for every group (``top[g] = top_mu``, no spread), as drc's models that share a
+          limit between curves; required for ``top`` with ``shared_controls``.
+        - ``"auto"`` (the default): :func:`auto_parameterization`'s rule.
+
+        A dict such as ``{"top": "shared"}`` chooses per parameter; the ones left out follow the rule.
     aggregate
         Replace replicate measurements by their cell means and counts plus the within-cell sum of squares
         (see :func:`replicate_cells`): the same posterior, with one likelihood term per (group,
         concentration) instead of per measurement. The observed variable is then ``response_mean`` and a
-        ``pm.Potential`` named ``within_cell`` carries the rest of the likelihood.
+        ``pm.Potential`` named ``within_cell`` carries the rest of the likelihood; :func:`log_likelihood` and
+        :func:`posterior_predictive` expand it back to one value per measurement.
     batch_size
         Fit on minibatches of rows (or of cells, with ``aggregate``) for ADVI: one ``pm.Minibatch`` call
         draws matching rows of every array and the likelihood is scaled with ``total_size``. NUTS needs
-        the full data; leave it ``None``.
+        the full data; leave it ``None``. Without minibatches the arrays are ``pm.Data`` containers (``log_conc``,
+        ``group_idx``, ``y``; with ``aggregate`` the ``cell_*`` ones), so one compiled model can take new data.
 
     Returns
     -------
     pymc.Model
-        With coords ``group`` (the labels, sorted), population variables ``<name>_mu`` and ``<name>_sd``,
-        group variables ``bottom``, ``top``, ``log_ec50``, ``log_hill`` and ``hill`` (dims ``group``), and
-        ``sigma``.
+        With coords ``group`` (the labels, sorted), population variables ``<name>_mu`` and ``<name>_sd`` (no
+        ``_sd`` for a shared parameter), group variables ``bottom``, ``top``, ``log_ec50``, ``log_hill`` and
+        ``hill`` (dims ``group``), and ``sigma``.
     """
     import pymc as pm
     import pytensor.tensor as pt
 
+    columns_kw = {
+        "group": group, "response": response, "concentration": concentration,
+        "log_concentration": log_concentration, "zero_is_control": zero_is_control,
+        "shared_controls": shared_controls,
+    }  # fmt: skip
+    prepared = prepare_grouped(data, **columns_kw)
+    if priors is None:
+        priors = default_priors(data, **columns_kw)
     if not isinstance(priors, FourPLPriors):
-        raise TypeError(f"priors must be a FourPLPriors, got {type(priors).__name__}")
-    group_params = ("bottom", "top", "log_ec50", "log_hill")
-    if isinstance(parameterization, str):
-        parameterization = dict.fromkeys(group_params, parameterization)
-    else:
-        parameterization = dict(parameterization)
-        unknown = set(parameterization) - set(group_params)
-        if unknown:
-            raise ValueError(f"parameterization keys must be among {group_params}, got {sorted(unknown)}")
-        parameterization = {name: parameterization.get(name, "centered") for name in group_params}
-    for name, form in parameterization.items():
-        if form not in ("centered", "noncentered"):
-            raise ValueError(f"parameterization must be 'centered' or 'noncentered', got {form!r} for {name}")
-    prepared = prepare_grouped(
-        data,
-        group=group,
-        response=response,
-        concentration=concentration,
-        log_concentration=log_concentration,
-        zero_is_control=zero_is_control,
-    )
+        raise TypeError(f"priors must be a FourPLPriors (or None for the defaults), got {type(priors).__name__}")
+    forms = _resolve_parameterization(parameterization, prepared)
+    if prepared.shared_control.any() and forms["top"] != "shared":
+        raise ValueError(
+            "shared controls measure the untreated response common to every group, so every curve must share its "
+            "top: pass parameterization={'top': 'shared'} (the other parameters may vary by group)"
+        )
     if aggregate:
         cells = replicate_cells(prepared.group_idx, prepared.log_conc, prepared.response)
         columns = {
-            "group_idx": cells["group_idx"].to_numpy(),
-            "log_conc": cells["log_conc"].to_numpy(),
-            "y": cells["mean"].to_numpy(),
-            "n": cells["n"].to_numpy(dtype=float),
+            "cell_group_idx": cells["group_idx"].to_numpy(),
+            "cell_log_conc": cells["log_conc"].to_numpy(),
+            "cell_mean": cells["mean"].to_numpy(),
+            "cell_n": cells["n"].to_numpy(dtype=float),
         }
     else:
         columns = {"group_idx": prepared.group_idx, "log_conc": prepared.log_conc, "y": prepared.response}
-    n_rows = len(columns["y"])
-    control = np.isneginf(columns["log_conc"])
-    # -inf would make the gradient NaN (0 * -inf); controls get a placeholder and are switched to `top` below.
-    columns["log_conc"] = np.where(control, 0.0, columns["log_conc"])
-    if control.any():
-        columns["control"] = control.astype("int8")
-
+    n_rows = len(next(iter(columns.values())))
     if batch_size is not None and not 1 <= int(batch_size) <= n_rows:
         raise ValueError(f"batch_size must lie in 1..{n_rows} (the number of likelihood rows), got {batch_size}")
 
-    coords = {"group": prepared.groups}
-    with pm.Model(coords=coords) as model:
+    with pm.Model(coords={"group": prepared.groups}) as model:
         group_values = {}
-        for name in group_params:
+        for name in _GROUP_PARAMS:
             mu = pm.Normal(f"{name}_mu", mu=getattr(priors, f"{name}_mu"), sigma=getattr(priors, f"{name}_mu_sd"))
+            if forms[name] == "shared":
+                group_values[name] = pm.Deterministic(name, pt.ones(len(prepared.groups)) * mu, dims="group")
+                continue
             sd = pm.HalfNormal(f"{name}_sd", sigma=getattr(priors, f"{name}_sd"))
-            if parameterization[name] == "centered":
+            if forms[name] == "centered":
                 group_values[name] = pm.Normal(name, mu=mu, sigma=sd, dims="group")
             else:
                 z = pm.Normal(f"{name}_z", mu=0.0, sigma=1.0, dims="group")
@@ -321,31 +537,180 @@ def hierarchical_four_pl(
         hill = pm.Deterministic("hill", pt.exp(group_values["log_hill"]), dims="group")
         sigma = pm.HalfNormal("sigma", sigma=priors.sigma)
 
-        names = list(columns)
-        arrays = [columns[k] for k in names]
         if batch_size is not None:
-            arrays = pm.Minibatch(*arrays, batch_size=int(batch_size))
-        col = dict(zip(names, arrays))
-        g = col["group_idx"]
-        top = group_values["top"][g]
-        mu_obs = group_values["bottom"][g] + (top - group_values["bottom"][g]) * pt.sigmoid(
-            -hill[g] * (col["log_conc"] - group_values["log_ec50"][g])
-        )
-        if "control" in col:
-            mu_obs = pt.switch(pt.eq(col["control"], 1), top, mu_obs)
+            col = dict(zip(columns, pm.Minibatch(*columns.values(), batch_size=int(batch_size))))
+        else:
+            col = {name: pm.Data(name, values) for name, values in columns.items()}
+        prefix = "cell_" if aggregate else ""
+        g = col[f"{prefix}group_idx"]
+        mu_obs = four_pl(
+            col[f"{prefix}log_conc"], group_values["bottom"][g], group_values["top"][g],
+            group_values["log_ec50"][g], hill[g],
+        )  # fmt: skip
         total_size = n_rows if batch_size is not None else None
         if aggregate:
             pm.Normal(
-                "response_mean", mu=mu_obs, sigma=sigma / pt.sqrt(col["n"]), observed=col["y"], total_size=total_size
-            )
+                "response_mean", mu=mu_obs, sigma=sigma / pt.sqrt(col["cell_n"]), observed=col["cell_mean"],
+                total_size=total_size,
+            )  # fmt: skip
             n_total = int(cells["n"].sum())
-            dof = n_total - len(cells)
-            ss_within = float(cells["ss"].sum())
-            const = -0.5 * dof * np.log(2 * np.pi) - 0.5 * float(np.log(cells["n"]).sum())
-            pm.Potential("within_cell", const - dof * pt.log(sigma) - ss_within / (2 * sigma**2))
+            within = {
+                "within_dof": float(n_total - len(cells)),
+                "within_ss": float(cells["ss"].sum()),
+                "within_const": float(-0.5 * (n_total - len(cells)) * np.log(2 * np.pi) - 0.5 * np.log(cells["n"]).sum()),
+            }
+            if batch_size is None:
+                within = {k: pm.Data(k, v) for k, v in within.items()}
+                # Each measurement's cell and value, for expanding cell results back to measurements (not in logp).
+                frame = pd.DataFrame({"g": prepared.group_idx, "x": prepared.log_conc})
+                cell_of = frame.merge(
+                    cells[["group_idx", "log_conc"]].reset_index().rename(columns={"group_idx": "g", "log_conc": "x"}),
+                    on=["g", "x"], how="left", validate="many_to_one",
+                )["index"].to_numpy()  # fmt: skip
+                pm.Data("measurement_cell", cell_of.astype("int64"))
+                pm.Data("measurement_y", prepared.response)
+            pm.Potential(
+                "within_cell",
+                within["within_const"] - within["within_dof"] * pt.log(sigma) - within["within_ss"] / (2 * sigma**2),
+            )
         else:
             pm.Normal("response", mu=mu_obs, sigma=sigma, observed=col["y"], total_size=total_size)
     return model
+
+
+def _without_potentials(model):
+    """The within-cell Potential is part of the likelihood of sigma, already in the posterior draws; forward
+    sampling from those draws does not use it (and PyMC would warn that it ignores it)."""
+    model.potentials.clear()
+    return model
+
+
+def _group_curve(model, log_conc, g, names=("bottom", "top", "log_ec50", "hill")):
+    return four_pl(log_conc, *(model[n][g] for n in names))
+
+
+def log_likelihood(model, idata, *, extend: bool = True):
+    """Pointwise log-likelihood, one value per measurement, for LOO (``az.loo``, ``az.compare``).
+
+    For a per-measurement model this is ``pm.compute_log_likelihood``. For an aggregated model (``aggregate=True``)
+    the cells are expanded back: each measurement ``y_i`` of cell ``c`` gets ``log Normal(y_i | mu_c, sigma)``
+    computed from the model's own graph, so LOO over it compares with LOO over the per-measurement model (the
+    tests check that the two agree). Returns a Dataset with variable ``response`` and dims (chain, draw,
+    measurement); with ``extend`` it also becomes ``idata.log_likelihood``.
+    """
+    import pymc as pm
+    from pymc.model.fgraph import clone_model
+
+    if "response" in model.named_vars and "y" in model.named_vars:
+        out = pm.compute_log_likelihood(idata, model=model, var_names=["response"], extend_inferencedata=False,
+                                        progressbar=False)  # fmt: skip
+        ll = out.log_likelihood if hasattr(out, "log_likelihood") else out
+        ll = ll[["response"]].rename({ll["response"].dims[-1]: "measurement"})
+    elif "measurement_cell" in model.named_vars:
+        m = _without_potentials(clone_model(model))
+        with m:
+            c = m["measurement_cell"]
+            mu = _group_curve(m, m["cell_log_conc"][c], m["cell_group_idx"][c])
+            pm.Deterministic("response", pm.logp(pm.Normal.dist(mu, m["sigma"]), m["measurement_y"]))
+            pp = pm.sample_posterior_predictive(idata, var_names=["response"], progressbar=False)
+        ll = pp.posterior_predictive[["response"]]
+        ll = ll.rename({ll["response"].dims[-1]: "measurement"})
+    else:
+        raise ValueError("log_likelihood needs a model from hierarchical_four_pl without batch_size (minibatch models "
+                         "carry no per-measurement data)")  # fmt: skip
+    if extend:
+        if "log_likelihood" in idata:
+            del idata["log_likelihood"]
+        idata.add_groups(log_likelihood=ll)
+    return ll
+
+
+def posterior_predictive(model, idata, *, seed=None, extend: bool = True):
+    """Posterior predictive draws, one per measurement, as ``response`` (dims chain, draw, measurement).
+
+    For an aggregated model the replicate measurements are drawn individually from ``Normal(mu_c, sigma)`` (not the
+    cell means), from the model's own graph, so checks and plots look the same for both forms of the model.
+    """
+    import pymc as pm
+    from pymc.model.fgraph import clone_model
+
+    if "response" in model.named_vars and "y" in model.named_vars:
+        with model:
+            pp = pm.sample_posterior_predictive(idata, var_names=["response"], random_seed=seed, progressbar=False)
+    elif "measurement_cell" in model.named_vars:
+        m = _without_potentials(clone_model(model))
+        with m:
+            c = m["measurement_cell"]
+            mu = _group_curve(m, m["cell_log_conc"][c], m["cell_group_idx"][c])
+            pm.Normal("response", mu, m["sigma"])
+            pp = pm.sample_posterior_predictive(idata, var_names=["response"], random_seed=seed, progressbar=False)
+    else:
+        raise ValueError("posterior_predictive needs a model from hierarchical_four_pl without batch_size")
+    draws = pp.posterior_predictive[["response"]]
+    draws = draws.rename({draws["response"].dims[-1]: "measurement"})
+    if extend:
+        if "posterior_predictive" in idata:
+            del idata["posterior_predictive"]
+        idata.add_groups(posterior_predictive=draws)
+    return draws
+
+
+def predict_curves(model, idata, log_concentration, *, groups=None, new_groups: int = 0, seed=None):
+    """Curves at new doses, from the model's own graph: for fitted groups, or for groups not yet measured.
+
+    Parameters
+    ----------
+    log_concentration
+        1-D grid of natural-log concentrations (``-inf`` for an untreated control is allowed).
+    groups
+        Labels of fitted groups (default: all). Ignored when ``new_groups`` > 0.
+    new_groups
+        If > 0, curves for this many new groups, each drawn from the fitted population (the posterior predictive
+        for an unmeasured compound): ``<name>_new ~ population`` for every curve parameter (a shared one stays
+        shared).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``curve`` with dims (chain, draw, group, dose): for fitted groups their labels, for new ones ``new 0``...
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+    from pymc.model.fgraph import clone_model
+
+    x = np.asarray(log_concentration, dtype=float)
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError("log_concentration must be a non-empty 1-D grid")
+    labels = list(model.coords["group"])
+    m = clone_model(model)
+    with m:
+        grid = pm.Data("prediction_log_conc", x)
+        if new_groups:
+            if isinstance(new_groups, bool) or int(new_groups) < 0:
+                raise ValueError(f"new_groups must be an integer >= 0, got {new_groups!r}")
+            params = {}
+            for name in _GROUP_PARAMS:
+                if f"{name}_sd" in m.named_vars:
+                    params[name] = pm.Normal(f"{name}_new", m[f"{name}_mu"], m[f"{name}_sd"], shape=int(new_groups))
+                else:
+                    params[name] = pt.ones(int(new_groups)) * m[f"{name}_mu"]
+            params["hill"] = pt.exp(params["log_hill"])
+            out_labels = [f"new {i}" for i in range(int(new_groups))]
+        else:
+            chosen = labels if groups is None else list(groups)
+            unknown = [g for g in chosen if g not in labels]
+            if unknown:
+                raise ValueError(f"groups {unknown} were not fitted; the model's groups are {labels[:10]}...")
+            idx = np.array([labels.index(g) for g in chosen])
+            params = {n: m[n][idx] for n in ("bottom", "top", "log_ec50", "hill")}
+            out_labels = chosen
+        curve = four_pl(grid[None, :], *(params[n][:, None] for n in ("bottom", "top", "log_ec50", "hill")))
+        pm.Deterministic("curve", curve)
+        pp = pm.sample_posterior_predictive(idata, var_names=["curve"], predictions=True, random_seed=seed,
+                                            progressbar=False)  # fmt: skip
+    out = pp.predictions["curve"]
+    out = out.rename(dict(zip(out.dims[-2:], ("group", "dose"))))
+    return out.assign_coords(group=out_labels, dose=x)
 
 
 def interval_coverage(posterior, truth: pd.DataFrame, prob: float = 0.94) -> pd.Series:

@@ -27,31 +27,31 @@ def four_pl(log_conc, bottom, top, log_ec50, hill):
 
     ``bottom + (top - bottom) / (1 + exp(hill * (log_conc - log_ec50)))``
 
-    The response falls from ``top`` (no compound) to ``bottom`` (saturating dose) when ``hill > 0``,
-    and is half-way between them at ``log_conc == log_ec50``. This is the ``LL.4`` model of the R
-    package drc, with ``hill`` its ``b`` and ``exp(log_ec50)`` its ``e``. Written with the logistic
-    sigmoid so that it never overflows.
+    The response goes from ``top`` (no compound) to ``bottom`` (saturating dose) as the dose rises, with
+    ``hill > 0``; it is half-way between them at ``log_conc == log_ec50``. A curve that rises with dose simply has
+    ``top < bottom``. This is the ``LL.4`` model of the R package drc, with ``hill`` its ``b`` and
+    ``exp(log_ec50)`` its ``e``. Written with the logistic sigmoid so that it never overflows.
 
-    Works on NumPy arrays and on PyTensor variables (inside a PyMC model). A concentration of zero
-    (an untreated control, ``log_conc == -inf``) gives ``top`` exactly; with PyTensor parameters,
-    ``log_conc`` must then be a NumPy array so the controls can be masked out of the gradient
-    (``0 * -inf`` would otherwise make it NaN).
+    Works on NumPy arrays and on PyTensor variables (inside a PyMC model), ``log_conc`` included: a
+    ``pm.Data`` concentration works, which is how predictions at new doses are made. A concentration of zero
+    (an untreated control, ``log_conc == -inf``) gives ``top`` exactly. Inside a graph the controls are masked
+    before the curve is evaluated, so the gradient stays finite (``0 * -inf`` would otherwise make it NaN).
     """
     args = (bottom, top, log_ec50, hill)
     if not any(_is_tensor(a) for a in (log_conc, *args)):
-        return bottom + (top - bottom) * expit(-hill * (np.asarray(log_conc) - log_ec50))
+        return bottom + (top - bottom) * expit(-hill * (log_conc - log_ec50))
 
     import pytensor.tensor as pt
 
-    if _is_tensor(log_conc):
-        return bottom + (top - bottom) * pt.sigmoid(-hill * (log_conc - log_ec50))
-    log_conc = np.asarray(log_conc, dtype=float)
-    if np.isnan(log_conc).any() or np.isposinf(log_conc).any():
-        raise ValueError("log_conc must be finite or -inf (a zero concentration); got NaN or +inf")
-    control = np.isneginf(log_conc)
-    if not control.any():
-        return bottom + (top - bottom) * pt.sigmoid(-hill * (log_conc - log_ec50))
-    safe = np.where(control, 0.0, log_conc)
+    if not _is_tensor(log_conc):
+        log_conc = np.asarray(log_conc, dtype=float)
+        if np.isnan(log_conc).any() or np.isposinf(log_conc).any():
+            raise ValueError("log_conc must be finite or -inf (a zero concentration); got NaN or +inf")
+        if not np.isneginf(log_conc).any():  # no controls: no mask needed
+            return bottom + (top - bottom) * pt.sigmoid(-hill * (log_conc - log_ec50))
+    log_conc = pt.as_tensor_variable(log_conc)
+    control = pt.isinf(log_conc) & (log_conc < 0)
+    safe = pt.switch(control, 0.0, log_conc)
     curve = bottom + (top - bottom) * pt.sigmoid(-hill * (safe - log_ec50))
     return pt.switch(control, top, curve)
 
@@ -99,33 +99,56 @@ def softmax_regression(
     Parameters
     ----------
     X, y
-        Features ``(n, p)`` (standardised) and integer class codes ``(n,)`` in ``0..K-1``.
+        Features ``(n, p)`` (standardised) and integer class codes ``(n,)`` in ``0..K-1``. ``y=None`` builds the
+        prediction model: no likelihood, and a ``Deterministic`` ``p`` (the class probabilities of every row),
+        for ``pm.sample_posterior_predictive(idata, model=..., var_names=["p"], predictions=True)`` with the
+        draws of a fitted model.
     batch_size
         If given, fit on minibatches: one ``pm.Minibatch`` call draws matching rows of ``X`` and ``y``,
         and the likelihood is scaled with ``total_size=n``. For ADVI only (NUTS needs full data); seed
-        the batches with ``pm.fit(random_seed=...)``.
+        the batches with ``pm.fit(random_seed=...)``. Without it ``X`` is a ``pm.Data`` container named ``X``.
     """
     import pymc as pm
 
-    X = np.asarray(X, dtype=float)
-    y = np.asarray(y)
-    n, _p = _check_classification_data(X, y, feature_names, class_names)
+    X, y, n = _classification_inputs(X, y, feature_names, class_names, batch_size)
     coords = {"feature": list(feature_names), "class": list(class_names)}
     with pm.Model(coords=coords) as model:
         X_data, y_data = _data_or_minibatch(X, y, batch_size)
         intercept = pm.ZeroSumNormal("intercept", sigma=intercept_sd, dims="class")
         coef = pm.ZeroSumNormal("coef", sigma=coef_sd, dims=("feature", "class"), n_zerosum_axes=1)
-        logits = intercept + X_data @ coef
-        pm.Categorical("y", logit_p=logits, observed=y_data, total_size=n if batch_size else None)
+        _categorical_output(intercept + X_data @ coef, y_data, n, batch_size)
     return model
 
 
+def _classification_inputs(X, y, feature_names, class_names, batch_size):
+    X = np.asarray(X, dtype=float)
+    if y is None:
+        if batch_size is not None:
+            raise ValueError("a prediction model (y=None) takes no batch_size")
+        _check_classification_data(X, np.zeros(X.shape[0] if X.ndim == 2 else 0, dtype=int), feature_names,
+                                   class_names)  # fmt: skip
+        return X, None, X.shape[0]
+    y = np.asarray(y)
+    n, _p = _check_classification_data(X, y, feature_names, class_names)
+    return X, y, n
+
+
+def _categorical_output(logits, y_data, n, batch_size):
+    """The likelihood, or for a prediction model (no labels) the class probabilities as ``p``."""
+    import pymc as pm
+
+    if y_data is None:
+        return pm.Deterministic("p", pm.math.softmax(logits, axis=-1))
+    return pm.Categorical("y", logit_p=logits, observed=y_data, total_size=n if batch_size else None)
+
+
 def _data_or_minibatch(X, y, batch_size):
-    """The full arrays, or one ``pm.Minibatch`` call drawing matching rows of both (call inside a model)."""
+    """``X`` as a ``pm.Data`` container and the labels, or one ``pm.Minibatch`` call drawing matching rows of both
+    (call inside a model)."""
     import pymc as pm
 
     if batch_size is None:
-        return X, y
+        return pm.Data("X", X), y
     n = X.shape[0]
     if not 1 <= int(batch_size) <= n:
         raise ValueError(f"batch_size must lie in 1..{n}, got {batch_size}")
@@ -189,13 +212,13 @@ def bayesian_neural_network(
     logits go to ``pm.Categorical``. With ``batch_size``, one ``pm.Minibatch`` call draws matching rows of
     ``X`` and ``y`` and the likelihood carries ``total_size=n``.
 
-    Weights are named ``w0, w1, ...`` (input to output) and biases ``b0, b1, ...``.
+    Weights are named ``w0, w1, ...`` (input to output) and biases ``b0, b1, ...``. ``y=None`` builds the
+    prediction model, with the class probabilities as ``p`` (see :func:`softmax_regression`).
     """
     import pymc as pm
 
-    X = np.asarray(X, dtype=float)
-    y = np.asarray(y)
-    n, p = _check_classification_data(X, y, [f"x{i}" for i in range(X.shape[1])], class_names)
+    X, y, n = _classification_inputs(X, y, [f"x{i}" for i in range(np.shape(X)[-1])], class_names, batch_size)
+    p = X.shape[1]
     hidden = tuple(int(h) for h in hidden)
     if not hidden or any(h < 1 for h in hidden):
         raise ValueError(f"hidden must list at least one layer width >= 1, got {hidden}")
@@ -211,7 +234,7 @@ def bayesian_neural_network(
             h = h @ w + b
             if i < len(sizes) - 2:
                 h = pm.math.tanh(h)
-        pm.Categorical("y", logit_p=h, observed=y_data, total_size=n if batch_size else None)
+        _categorical_output(h, y_data, n, batch_size)
     return model
 
 

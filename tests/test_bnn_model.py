@@ -79,3 +79,15 @@ def test_bad_input(kwargs, match):
     X, y = xor_data(50)
     with pytest.raises(ValueError, match=match):
         bayesian_neural_network(X, y, class_names=["a", "b"], **kwargs)
+
+
+def test_the_prediction_model_gives_the_fast_path_probabilities():
+    X, y = xor_data(200)
+    fit_model = bayesian_neural_network(X, y, hidden=(4, 3), class_names=["a", "b"])
+    idata = pm.sample_prior_predictive(draws=25, model=fit_model, random_seed=3)
+    X_new = np.random.default_rng(5).normal(size=(11, 2))
+    pred_model = bayesian_neural_network(X_new, None, hidden=(4, 3), class_names=["a", "b"])
+    pred = pm.sample_posterior_predictive(idata.prior, model=pred_model, var_names=["p"], predictions=True,
+                                          progressbar=False)  # fmt: skip
+    from_model = pred.predictions["p"].stack(s=("chain", "draw")).transpose("s", ...).to_numpy()
+    np.testing.assert_allclose(bnn_proba(idata.prior, X_new, chunk=4), from_model, atol=1e-6)

@@ -64,6 +64,10 @@ def test_small_subsample_drops_empty_indicators(df):
     assert s.dropped_empty, "a 375-row training set should miss some of the 40 soil types"
     assert not set(s.dropped_empty) & set(s.feature_names)
     assert (s.X_train[:, s.n_quantitative :].sum(axis=0) > 0).all()
+    # Test rows with a soil type the training rows lack are left out, counted, never encoded as the reference.
+    assert len(s.y_train) + len(s.y_test) + s.test_dropped_unseen == 500
+    test_soils = df.loc[s.test_index, [f"Soil_Type{i}" for i in range(1, 41)]]
+    assert not test_soils[[c for c in s.dropped_empty if c.startswith("Soil")]].any().any()
 
 
 def test_subsample_train_is_stratified(split):
@@ -90,3 +94,53 @@ def test_needs_categorical_labels(df):
     with pytest.raises(ValueError, match=r"lacks columns \['Elevation'\]"):
         prepare_covtype(df.drop(columns="Elevation"))
     assert isinstance(df["Cover_Type"].dtype, pd.CategoricalDtype)
+
+
+# --- the fitted encoder for new rows ----------------------------------------------------------------
+
+
+def test_encode_reproduces_the_training_and_test_matrices(split, df):
+    np.testing.assert_array_equal(split.encode(df.loc[split.test_index]), split.X_test)
+    np.testing.assert_array_equal(split.encode(df.loc[split.train_index[:100]]), split.X_train[:100])
+
+
+def test_encode_scores_rows_outside_the_split(df):
+    # A split of 4,000 rows: the other 157,000 cells are rows it has never seen.
+    small = prepare_covtype(df, seed=1, n_rows=4000)
+    outside = df.drop(index=np.concatenate([small.train_index, small.test_index])).iloc[:500]
+    outside = outside[~outside[small.dropped_empty].any(axis=1)] if small.dropped_empty else outside
+    X = small.encode(outside)
+    assert X.shape == (len(outside), len(small.feature_names))
+    q = small.n_quantitative
+    np.testing.assert_allclose(X[:, :q], (outside[QUANTITATIVE] - small.means) / small.sds)
+
+
+def test_encode_rejects_bad_rows_with_clear_messages(split, df):
+    rows = df.iloc[:5]
+    with pytest.raises(ValueError, match=r"lack 1 column\(s\) the encoder needs: \['Slope'\]"):
+        split.encode(rows.drop(columns="Slope"))
+    with pytest.raises(ValueError, match=r"does not know: \['site_id'\]"):
+        split.encode(rows.assign(site_id=1))
+    two = rows.copy()
+    two["Soil_Type1"] = 1
+    with pytest.raises(ValueError, match="several Soil_Type indicator"):
+        split.encode(two)
+    with pytest.raises(TypeError, match="DataFrame"):
+        split.encode(rows.to_numpy())
+
+
+def test_a_left_out_area_is_a_spatial_split_and_unseen_levels_are_refused(df):
+    held = prepare_covtype(df, hold_out_area=2)
+    area = df[[f"Wilderness_Area{i}" for i in range(1, 5)]].to_numpy().argmax(axis=1) + 1
+    assert (area[df.index.get_indexer(held.test_index)] == 2).all()
+    assert (area[df.index.get_indexer(held.train_index)] != 2).all()
+    assert not any(f.startswith("Wilderness_Area") for f in held.feature_names)
+    in_area = int((area == 2).sum())
+    assert len(held.y_test) + held.test_dropped_unseen == in_area and held.test_dropped_unseen > 0
+    # A cell with a soil type only the held-out area has cannot be scored by the models trained elsewhere.
+    soil = df[[f"Soil_Type{i}" for i in range(1, 41)]].to_numpy().argmax(axis=1) + 1
+    unseen = df[(area == 2) & ~np.isin(soil, soil[area != 2])]
+    with pytest.raises(ValueError, match="Soil Type the training rows never had: \\['Soil_Type25'\\]"):
+        held.encode(unseen.iloc[:3])
+    with pytest.raises(ValueError, match="hold_out_area must be 1, 2, 3 or 4"):
+        prepare_covtype(df, hold_out_area=5)

@@ -9,8 +9,15 @@ from recipes_utils.data import simulate_dose_response
 from recipes_utils.dose_response import (
     SIMULATION_PRIORS,
     FourPLPriors,
+    DEFAULT_PRIOR_RULE,
     advi_psis_khat,
+    auto_parameterization,
+    default_curve_priors,
+    default_priors,
     hierarchical_four_pl,
+    log_likelihood,
+    posterior_predictive,
+    predict_curves,
     interval_coverage,
     prepare_grouped,
     replicate_cells,
@@ -132,6 +139,8 @@ def test_model_arguments_are_checked():
         hierarchical_four_pl(data, priors=PRIORS, parameterization="centred")
     with pytest.raises(TypeError, match="FourPLPriors"):
         hierarchical_four_pl(data, priors={"top_mu": 100})
+    with pytest.raises(TypeError, match="parameterization must be a string or a dict"):
+        hierarchical_four_pl(data, parameterization=["centered"])
     with pytest.raises(ValueError, match=r"batch_size must lie in 1\.\.96"):
         hierarchical_four_pl(data, priors=PRIORS, batch_size=1000)
 
@@ -171,14 +180,27 @@ def test_noncentered_has_standardised_group_effects():
 
 def test_parameterization_can_be_chosen_per_parameter():
     data, _ = tidy()
-    model = hierarchical_four_pl(data, priors=PRIORS, parameterization={"top": "noncentered"})
+    model = hierarchical_four_pl(data, priors=PRIORS, parameterization={"top": "centered", "bottom": "shared"})
     free = {v.name for v in model.free_RVs}
-    assert "top_z" in free and "top" not in free
-    assert {"bottom", "log_ec50", "log_hill"} <= free  # the others stay centred
+    assert "top" in free and "top_z" not in free
+    assert {"log_ec50_z", "log_hill_z"} <= free  # the others follow the rule: 4 groups are few, so non-centred
+    assert "bottom_mu" in free and "bottom_sd" not in free and "bottom_z" not in free  # shared: no spread
+    point = random_points(model, 1)[0]
+    bottom = compile_at_point(model, model["bottom"])(point)
+    assert np.all(bottom == point["bottom_mu"])
     with pytest.raises(ValueError, match=r"keys must be among .* got \['ec50'\]"):
         hierarchical_four_pl(data, priors=PRIORS, parameterization={"ec50": "noncentered"})
     with pytest.raises(ValueError, match="got 'non-centred' for top"):
         hierarchical_four_pl(data, priors=PRIORS, parameterization={"top": "non-centred"})
+
+
+def test_the_auto_rule_centres_many_data_rich_groups_only():
+    many_rich = prepare_grouped(simulate_dose_response(20, 20 * 50, seed=0).data)
+    assert auto_parameterization(many_rich) == "centered"
+    assert auto_parameterization(prepare_grouped(simulate_dose_response(19, 19 * 50, seed=0).data)) == "noncentered"
+    assert auto_parameterization(prepare_grouped(simulate_dose_response(30, 30 * 8, seed=0).data)) == "noncentered"
+    free = {v.name for v in hierarchical_four_pl(simulate_dose_response(20, 1000, seed=0).data).free_RVs}
+    assert {"top", "bottom", "log_ec50", "log_hill"} <= free
 
 
 def test_controls_sit_at_top():
@@ -255,3 +277,143 @@ def test_psis_khat_separates_a_good_from_a_bad_approximation():
     assert advi_psis_khat(bad, corr, n_draws=1000) > 0.7
     with pytest.raises(ValueError, match="n_draws must be an int >= 100"):
         advi_psis_khat(good, model, n_draws=10)
+
+
+# --- default priors ---------------------------------------------------------------------------------
+
+
+def test_default_priors_follow_the_documented_rule():
+    data = pd.DataFrame({
+        "group": np.repeat(["a", "b"], 6),
+        "concentration": np.tile([0.0, 1.0, 2.0, 4.0, 8.0, 16.0], 2),
+        "response": [10.0, 9, 7, 4, 2, 1, 11, 10, 8, 5, 3, 0],
+    })  # fmt: skip
+    p = default_priors(data, zero_is_control=True)
+    y, x = data["response"], np.log([1.0, 16.0])
+    assert (p.top_mu, p.bottom_mu) == (5.5, 5.5)  # midpoint of the response, the same for both
+    assert p.top_mu_sd == p.bottom_mu_sd == 11.0 and p.top_sd == p.bottom_sd == 5.5  # R and R / 2
+    assert p.log_ec50_mu == pytest.approx(x.mean()) and p.log_ec50_mu_sd == pytest.approx(np.ptp(x) / 2)
+    assert p.sigma == pytest.approx(y.std(ddof=1))
+    assert (p.log_hill_mu, p.log_hill_mu_sd, p.log_hill_sd) == (0.0, 1.0, 0.5)
+    one = default_curve_priors(data["concentration"], data["response"])
+    assert (one.top_mu, one.top_sd, one.log_ec50_sd) == (5.5, 11.0, pytest.approx(np.ptp(x) / 2))
+    assert list(p.table().index)[:2] == ["top_mu", "top_sd"] and "HalfNormal" in one.table().loc["sigma", "prior"]
+    assert len(DEFAULT_PRIOR_RULE) == 7
+
+
+def test_degenerate_tables_get_clear_errors():
+    base = pd.DataFrame({"group": ["a"] * 5, "concentration": [1.0, 2, 4, 8, 16], "response": [5.0, 4, 3, 2, 1]})
+    with pytest.raises(ValueError, match="'response' is constant"):
+        default_priors(base.assign(response=3.0))
+    with pytest.raises(ValueError, match="a single dose"):
+        default_priors(base.assign(concentration=2.0))
+    with pytest.raises(ValueError, match="no positive dose"):
+        default_priors(base.assign(concentration=0.0), zero_is_control=True)
+    with pytest.raises(ValueError, match="the response is constant"):
+        default_curve_priors([1.0, 2.0, 3.0], [4.0, 4.0, 4.0])
+    with pytest.raises(ValueError, match="fewer than two distinct positive doses"):
+        default_curve_priors([0.0, 0.0, 2.0], [4.0, 3.0, 1.0])
+
+
+def test_default_priors_admit_every_observation_of_rising_and_falling_data():
+    sim = simulate_dose_response(6, 6 * 24, seed=3)
+    rising = sim.data.assign(response=200 - sim.data["response"])
+    for table in (sim.data, rising):
+        model = hierarchical_four_pl(table)  # priors=None: the defaults
+        prior = pm.sample_prior_predictive(draws=400, model=model, random_seed=1)
+        draws = prior.prior_predictive["response"].stack(s=("chain", "draw")).to_numpy()
+        lo, hi = np.quantile(draws, [0.005, 0.995], axis=1)
+        y = table["response"].to_numpy()
+        assert np.all((y >= lo) & (y <= hi))
+
+
+# --- shared controls, pm.Data, predictions -----------------------------------------------------------
+
+
+def acid_like():
+    sim = simulate_dose_response(3, 3 * 16, seed=5)
+    controls = pd.DataFrame({"group": 999, "concentration": 0.0, "log_concentration": -np.inf,
+                             "response": [101.0, 99.0, 100.5]})  # fmt: skip
+    return pd.concat([sim.data, controls], ignore_index=True)
+
+
+def test_shared_controls_inform_a_shared_top():
+    data = acid_like()
+    with pytest.raises(ValueError, match="parameterization=\\{'top': 'shared'\\}"):
+        hierarchical_four_pl(data, priors=PRIORS, shared_controls=999)
+    model = hierarchical_four_pl(data, priors=PRIORS, shared_controls=999, parameterization={"top": "shared"})
+    assert list(model.coords["group"]) == [0, 1, 2]  # the controls are no curve
+    point = random_points(model, 1)[0]
+    loglik = compile_at_point(model, model.datalogp)(point)
+    bottom, top, log_ec50, hill, sigma = compile_at_point(
+        model, [model[n] for n in ("bottom", "top", "log_ec50", "hill", "sigma")]
+    )(point)
+    g = np.where(data["group"] == 999, 0, data["group"]).astype(int)
+    with np.errstate(divide="ignore"):
+        mu = four_pl(np.log(data["concentration"].to_numpy()), bottom[g], top[g], log_ec50[g], hill[g])
+    assert np.allclose(mu[-3:], top[0])
+    assert loglik == pytest.approx(norm.logpdf(data["response"], mu, sigma).sum(), rel=1e-10)
+    assert np.isfinite(model.compile_dlogp()(point)).all()
+    with pytest.raises(ValueError, match="no row of column 'group' has that label"):
+        hierarchical_four_pl(data, shared_controls=123, parameterization={"top": "shared"})
+    dosed = data.copy()
+    dosed.loc[dosed.index[-1], "concentration"] = 1.0
+    with pytest.raises(ValueError, match="1 shared control row.*non-zero concentration"):
+        hierarchical_four_pl(dosed, shared_controls=999, parameterization={"top": "shared"})
+
+
+def test_four_pl_with_a_data_container_keeps_the_gradient_finite():
+    with pm.Model() as m:
+        x = pm.Data("log_conc", np.log(np.array([0.0, 1.0, 2.0, 4.0])) if False else np.array([-np.inf, 0, 0.7, 1.4]))
+        top, bottom = pm.Normal("top", 8, 1), pm.Normal("bottom", 1, 1)
+        log_ec50, hill = pm.Normal("log_ec50", 0.5, 1), pm.LogNormal("hill", 0, 1)
+        pm.Normal("y", four_pl(x, bottom, top, log_ec50, hill), 1, observed=[8.0, 7, 5, 2])
+    point = m.initial_point()
+    assert np.isfinite(m.compile_dlogp()(point)).all()
+    mu = compile_at_point(m, four_pl(x, bottom, top, log_ec50, hill))(point)
+    assert mu[0] == pytest.approx(8.0) and np.all(np.isfinite(mu))
+
+
+def fitted(model, draws=40, seed=2):
+    """A cheap stand-in for a posterior: prior draws, which is all these identities need."""
+    idata = pm.sample_prior_predictive(draws=draws, model=model, random_seed=seed)
+    idata.add_groups(posterior=idata.prior)
+    return idata
+
+
+def test_aggregated_log_likelihood_and_predictions_are_per_measurement():
+    data, _ = tidy(n_groups=3, n_obs=3 * 8 * 3 + 5)
+    raw = hierarchical_four_pl(data, priors=PRIORS, parameterization="centered")
+    agg = hierarchical_four_pl(data, priors=PRIORS, parameterization="centered", aggregate=True)
+    idata = fitted(raw)
+    ll_raw = log_likelihood(raw, idata.copy())["response"]
+    ll_agg = log_likelihood(agg, idata.copy())["response"]
+    assert ll_agg.shape == ll_raw.shape == (1, 40, len(data))
+    np.testing.assert_allclose(ll_agg.to_numpy(), ll_raw.to_numpy(), rtol=1e-10)
+    pp = posterior_predictive(agg, idata.copy(), seed=1)["response"]
+    assert pp.shape == (1, 40, len(data))
+    pp_raw = posterior_predictive(raw, idata.copy(), seed=1)["response"]
+    # Same distribution per measurement: compare the means over draws within 5 standard errors.
+    diff = pp.mean(("chain", "draw")).to_numpy() - pp_raw.mean(("chain", "draw")).to_numpy()
+    se = np.sqrt((pp.var(("chain", "draw")).to_numpy() + pp_raw.var(("chain", "draw")).to_numpy()) / 40)
+    assert np.mean(np.abs(diff) < 5 * se) > 0.95
+    with pytest.raises(ValueError, match="without batch_size"):
+        log_likelihood(hierarchical_four_pl(data, priors=PRIORS, batch_size=10), idata)
+
+
+def test_predict_curves_from_the_model_equals_the_numpy_curve():
+    data, _ = tidy(n_groups=3, n_obs=48)
+    model = hierarchical_four_pl(data, priors=PRIORS)
+    idata = fitted(model, draws=20)
+    grid = np.array([-np.inf, -2.0, 0.0, 2.0])
+    curves = predict_curves(model, idata, grid, groups=[2, 0])
+    assert curves.dims == ("chain", "draw", "group", "dose") and list(curves["group"].values) == [2, 0]
+    post = idata.posterior
+    for label in (2, 0):
+        direct = four_pl(grid[None, :], *(post[n].sel(group=label).to_numpy().reshape(-1, 1)
+                                          for n in ("bottom", "top", "log_ec50", "hill")))  # fmt: skip
+        np.testing.assert_allclose(curves.sel(group=label).to_numpy().reshape(-1, 4), direct, rtol=1e-6, atol=1e-9)
+    new = predict_curves(model, idata, grid, new_groups=2, seed=1)
+    assert list(new["group"].values) == ["new 0", "new 1"] and np.isfinite(new).all()
+    with pytest.raises(ValueError, match="were not fitted"):
+        predict_curves(model, idata, grid, groups=["nope"])

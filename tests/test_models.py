@@ -34,6 +34,17 @@ def test_four_pl_tensor_matches_numpy_and_has_finite_gradient_at_controls():
     assert all(np.isfinite(x) for x in g)
 
 
+def test_four_pl_with_symbolic_concentrations_masks_controls_in_the_graph():
+    x = pt.dvector("x")  # what a pm.Data concentration is: a symbolic vector that may hold -inf
+    b, t, le, h = (pt.dscalar(n) for n in ("b", "t", "le", "h"))
+    out = four_pl(x, b, t, le, h)
+    f = pytensor.function([x, b, t, le, h], [out, *pt.grad(out.sum(), [b, t, le, h])])
+    log_conc = np.array([-np.inf, -1.0, 0.0, 2.0])
+    value, *g = f(log_conc, 0.5, 8.0, 0.3, 2.0)
+    np.testing.assert_allclose(value, four_pl(log_conc, 0.5, 8.0, 0.3, 2.0))
+    assert value[0] == 8.0 and all(np.isfinite(x) for x in g)
+
+
 def test_four_pl_tensor_rejects_nan_concentrations():
     with pytest.raises(ValueError, match="log_conc must be finite or -inf"):
         four_pl(np.array([np.nan, 1.0]), pt.dscalar(), 1.0, 0.0, 1.0)

@@ -101,3 +101,19 @@ def test_bad_input(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         softmax_regression(**args)
+
+
+def test_the_prediction_model_gives_the_fast_path_probabilities():
+    # The NumPy fast path (chunked, float32) must equal the model's own forward pass to 1e-6.
+    X, y = toy(300)
+    fit_model = softmax_regression(X, y, feature_names=["a", "b"], class_names=["x", "y", "z"])
+    idata = pm.sample_prior_predictive(draws=30, model=fit_model, random_seed=3)
+    X_new = np.random.default_rng(5).normal(size=(17, 2))
+    pred_model = softmax_regression(X_new, None, feature_names=["a", "b"], class_names=["x", "y", "z"])
+    pred = pm.sample_posterior_predictive(idata.prior, model=pred_model, var_names=["p"], predictions=True,
+                                          progressbar=False)  # fmt: skip
+    from_model = pred.predictions["p"].stack(s=("chain", "draw")).transpose("s", ...).to_numpy()
+    np.testing.assert_allclose(softmax_regression_proba(idata.prior, X_new, chunk=5), from_model, atol=1e-6)
+    assert "y" not in pred_model.named_vars
+    with pytest.raises(ValueError, match="prediction model \\(y=None\\) takes no batch_size"):
+        softmax_regression(X_new, None, feature_names=["a", "b"], class_names=["x", "y", "z"], batch_size=5)
