@@ -44,8 +44,10 @@ __all__ = [
     "auto_parameterization",
     "default_curve_priors",
     "default_priors",
+    "four_pl_model",
     "hierarchical_four_pl",
     "interval_coverage",
+    "least_squares_four_pl",
     "log_likelihood",
     "posterior_predictive",
     "predict_curves",
@@ -369,6 +371,79 @@ def default_priors(data: pd.DataFrame, **columns) -> FourPLPriors:
         log_hill_mu=0.0, log_hill_mu_sd=1.0, log_hill_sd=0.5,
         sigma=k["s"],
     )  # fmt: skip
+
+
+def four_pl_model(concentration, response, *, priors: CurvePriors | None = None):
+    """One 4PL curve as a PyMC model, with :func:`default_curve_priors` unless ``priors`` are given.
+
+    The template recipe writes this model out cell by cell; this is the same model for code that fits many single
+    curves (the drc sweep). ``concentration`` may hold zeros (untreated controls, at ``top``). The concentration is
+    a ``pm.Data`` container ``log_conc`` and the curve a ``Deterministic`` ``mu``, so ``pm.set_data`` and
+    ``pm.sample_posterior_predictive(..., predictions=True)`` give the curve at new doses.
+    """
+    import pymc as pm
+
+    conc = np.asarray(concentration, dtype=float)
+    y = np.asarray(response, dtype=float)
+    if conc.ndim != 1 or conc.shape != y.shape:
+        raise ValueError(f"concentration and response must be 1-D of the same length, got {conc.shape}, {y.shape}")
+    if len(y) < _N_CURVE_PARAMS:
+        raise ValueError(f"a 4-parameter curve needs at least {_N_CURVE_PARAMS} measurements, got {len(y)}")
+    if not np.isfinite(y).all():
+        raise ValueError("response must be finite")
+    priors = default_curve_priors(conc, y) if priors is None else priors
+    if not isinstance(priors, CurvePriors):
+        raise TypeError(f"priors must be a CurvePriors, got {type(priors).__name__}")
+    with np.errstate(divide="ignore"):
+        log_conc = np.log(conc)
+    with pm.Model() as model:
+        x = pm.Data("log_conc", log_conc)
+        top = pm.Normal("top", priors.top_mu, priors.top_sd)
+        bottom = pm.Normal("bottom", priors.bottom_mu, priors.bottom_sd)
+        log_ec50 = pm.Normal("log_ec50", priors.log_ec50_mu, priors.log_ec50_sd)
+        hill = pm.LogNormal("hill", priors.log_hill_mu, priors.log_hill_sd)
+        sigma = pm.HalfNormal("sigma", priors.sigma)
+        mu = pm.Deterministic("mu", four_pl(x, bottom, top, log_ec50, hill))
+        pm.Normal("response", mu, sigma, observed=y, shape=x.shape)
+    return model
+
+
+def least_squares_four_pl(concentration, response, *, p0=None):
+    """drc-style least-squares 4PL fit (``scipy.optimize.curve_fit``), started from values read off the data.
+
+    The start: ``top`` the mean response at the lowest dose (the controls, if any), ``bottom`` the mean at the
+    highest, ``log_ec50`` where the dose means cross half-way between them (the middle of the log-dose range if they
+    never do), ``hill`` 1. Works for falling and rising curves alike.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``bottom, top, log_ec50, hill``; columns ``estimate`` and ``se``. Raises ``RuntimeError`` (SciPy's)
+        when the fit does not converge.
+    """
+    from scipy.optimize import curve_fit
+
+    conc = np.asarray(concentration, dtype=float)
+    y = np.asarray(response, dtype=float)
+    with np.errstate(divide="ignore"):
+        x = np.log(conc)
+    if p0 is None:
+        means = pd.Series(y).groupby(x).mean()
+        top, bottom = float(means.iloc[0]), float(means.iloc[-1])
+        dosed = means[np.isfinite(means.index)]
+        half = (top + bottom) / 2
+        crossed = np.flatnonzero(np.diff(np.sign(dosed.to_numpy() - half)) != 0)
+        if len(crossed):
+            i = crossed[0]
+            (x0, x1), (y0, y1) = dosed.index[i : i + 2], dosed.iloc[i : i + 2]
+            log_ec50 = float(x0 + (half - y0) * (x1 - x0) / (y1 - y0)) if y1 != y0 else float(x0)
+        else:
+            log_ec50 = float((dosed.index.min() + dosed.index.max()) / 2)
+        p0 = [bottom, top, log_ec50, 1.0]
+    # x holds -inf for controls, which four_pl maps to top exactly; SciPy's finiteness check would refuse it.
+    est, cov = curve_fit(four_pl, x, y, p0=p0, maxfev=20_000, check_finite=False)
+    se = np.sqrt(np.diag(cov)) if np.all(np.isfinite(cov)) else np.full(4, np.nan)
+    return pd.DataFrame({"estimate": est, "se": se}, index=["bottom", "top", "log_ec50", "hill"])
 
 
 #: :func:`auto_parameterization` centres the group effects when there are at least this many groups ...
@@ -739,27 +814,35 @@ def interval_coverage(posterior, truth: pd.DataFrame, prob: float = 0.94) -> pd.
 
 
 def advi_psis_khat(approx, model, n_draws: int = 2000, seed: int = 0) -> float:
-    """Pareto k-hat of importance weights p(theta, y) / q(theta) for a mean-field ADVI fit.
+    """Pareto k-hat of importance weights p(theta, y) / q(theta) for an ADVI fit (mean-field or full-rank).
 
     Yao, Vehtari, Simpson and Gelman (2018), "Yes, but did it work?": draw from the approximation ``q``,
     weight each draw by the model's joint density over ``q``'s, and fit a generalised Pareto tail to the
     weights. k-hat < 0.5: ``q`` is close to the posterior; 0.5-0.7: usable with importance sampling; > 0.7:
     the approximation misses posterior mass and its estimates (above all its uncertainties) are suspect.
+    In hundreds of dimensions almost any inexact Gaussian gives k-hat > 0.7, so it discriminates best between
+    approximations of a small model, or of a part of one.
 
-    Works on the unconstrained space, where mean-field ADVI is a diagonal Gaussian, with the model's full
-    (not minibatch) log density: pass a model built without ``batch_size``.
+    Works on the unconstrained space, where ADVI's ``q`` is a Gaussian (diagonal for mean-field, with a full
+    covariance for full-rank), with the model's full (not minibatch) log density: pass a model built without
+    ``batch_size``.
     """
     import arviz as az
-    from scipy.stats import norm
+    from scipy.stats import multivariate_normal, norm
 
     if not isinstance(n_draws, int | np.integer) or n_draws < 100:
         raise ValueError(f"n_draws must be an int >= 100 (the Pareto fit needs a tail), got {n_draws}")
     mean = approx.mean.eval()
-    std = approx.std.eval()
     ordering = approx.groups[0].ordering  # name -> (name, slice, shape, dtype) in the flat vector
     rng = np.random.default_rng(seed)
-    flat = mean + std * rng.standard_normal((n_draws, mean.size))
-    logq = norm.logpdf(flat, mean, std).sum(axis=1)
+    if hasattr(approx, "L"):  # full-rank: q = N(mean, L L^T)
+        L = approx.L.eval()
+        flat = mean + rng.standard_normal((n_draws, mean.size)) @ L.T
+        logq = multivariate_normal(mean, L @ L.T, allow_singular=False).logpdf(flat)
+    else:
+        std = approx.std.eval()
+        flat = mean + std * rng.standard_normal((n_draws, mean.size))
+        logq = norm.logpdf(flat, mean, std).sum(axis=1)
     unknown = set(ordering) - {v.name for v in model.value_vars}
     if unknown:
         raise ValueError(f"approximation variables {sorted(unknown)} are not value variables of the model")

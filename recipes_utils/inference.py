@@ -260,6 +260,7 @@ def fit_advi(
     seed: int,
     max_steps: int = 60_000,
     learning_rate: float = 0.01,
+    decay_steps: float | None = None,
     window: int = 1000,
     rtol: float | None = None,
     max_z: float | None = 2.0,
@@ -285,6 +286,9 @@ def fit_advi(
         Seeds the Monte Carlo draws of the ELBO gradient and, for minibatch models, the batches.
     max_steps
         At most this many optimisation steps.
+    learning_rate, decay_steps
+        Adam's step size; with ``decay_steps`` it decays as ``learning_rate / (1 + step / decay_steps)`` (the
+        Robbins-Monro condition for noisy gradients, such as minibatches', to settle).
     window, rtol, max_z
         The stopping rule (see ``ELBOConvergence``): every ``window`` steps compare the mean loss of the last
         ``window`` with the one before; stop when the relative change is below ``rtol`` and/or the improvement is
@@ -307,7 +311,20 @@ def fit_advi(
         raise ValueError(f"max_steps must be an integer >= 2 * window ({2 * window}), got {max_steps!r}")
     if not learning_rate > 0:
         raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
+    if decay_steps is not None and not decay_steps > 0:
+        raise ValueError(f"decay_steps must be > 0, got {decay_steps}")
     conv = ELBOConvergence(window=window, rtol=rtol, max_z=max_z)
+    callbacks = [conv]
+    lr = learning_rate
+    if decay_steps is not None:
+        import pytensor
+
+        lr = pytensor.shared(np.asarray(learning_rate, dtype=pytensor.config.floatX), name="learning_rate")
+
+        def decay(_approx, _losses, i):
+            lr.set_value(np.asarray(learning_rate / (1 + i / decay_steps), dtype=lr.dtype))
+
+        callbacks.append(decay)
     progress = show_progress() if progress is None else bool(progress)
     compile_kwargs = {"mode": mode} if mode is not None else {}
     start = time.perf_counter()
@@ -315,14 +332,14 @@ def fit_advi(
         approx = pm.fit(
             int(max_steps),
             method=method,
-            obj_optimizer=pm.adam(learning_rate=learning_rate),
-            callbacks=[conv],
+            obj_optimizer=pm.adam(learning_rate=lr),
+            callbacks=callbacks,
             random_seed=seed,
             progressbar=progress,
             compile_kwargs=compile_kwargs,
         )
     seconds = time.perf_counter() - start
-    steps = len(approx.hist)
+    steps = conv.converged_at if conv.converged_at is not None else len(approx.hist)
     if check:
         conv.check()
     return AdviFit(approx, seconds, steps, conv.converged_at, conv, method)
