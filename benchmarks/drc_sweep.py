@@ -164,7 +164,7 @@ def main(argv=None):
         new = fit_set(name, SETS[name], draws, tune, chains)
         rows += new
         for r in new:
-            print(f"{name:16} {r['fit']:40} {str(r['curve']):>10}: {r['divergences']:3d} div, r-hat {r['max_rhat']:.3f}, "
+            print(f"{name:16} {r['fit']:40} {r['curve']!s:>10}: {r['divergences']:3d} div, r-hat {r['max_rhat']:.3f}, "
                   f"ESS {r['min_ess_bulk']:6.0f}; EC50 {r['ec50_median']:.4g} [{r['ec50_low']:.4g}, "
                   f"{r['ec50_high']:.4g}], least squares {r['lsq_ec50']:.4g} {'inside' if r['lsq_inside'] else 'OUTSIDE'}",
                   flush=True)  # fmt: skip

@@ -92,7 +92,8 @@ class ELBOConvergence:
       means (from the spread of the losses in each window), i.e. the ELBO no longer improves beyond its
       own Monte Carlo noise. Scale-free: the same value works for 3,000 and 400,000 observations.
 
-    It records the iteration in ``converged_at`` and stops the fit. Averaging over a window makes both
+    It records the iteration in ``converged_at`` and stops the fit (with ``stop=False`` it only records it and the
+    fit runs on). Averaging over a window makes both
     criteria work with the noisy losses of ADVI (one Monte Carlo draw per step, or minibatches).
 
     Examples
@@ -102,7 +103,7 @@ class ELBOConvergence:
     >>> conv.check()  # raises ConvergenceError if the fit ran out of iterations first
     """
 
-    def __init__(self, window: int = 1000, rtol: float | None = 1e-3, *, max_z: float | None = None):
+    def __init__(self, window: int = 1000, rtol: float | None = 1e-3, *, max_z: float | None = None, stop: bool = True):
         if int(window) < 10:
             raise ValueError(f"window must be >= 10, got {window}")
         if rtol is None and max_z is None:
@@ -112,6 +113,7 @@ class ELBOConvergence:
         if max_z is not None and not max_z > 0:
             raise ValueError(f"max_z must be > 0, got {max_z}")
         self.window = int(window)
+        self.stop = bool(stop)
         self.rtol = None if rtol is None else float(rtol)
         self.max_z = None if max_z is None else float(max_z)
         self.converged_at: int | None = None
@@ -134,8 +136,10 @@ class ELBOConvergence:
             met.append(change < self.rtol)
         if self.max_z is not None:
             met.append(z < self.max_z)
-        if all(met):
+        if all(met) and self.converged_at is None:
             self.converged_at = i
+            if not self.stop:
+                return
             raise StopIteration(
                 f"ELBO converged at iteration {i}: relative change {change:.2e}, improvement {z:.1f} standard errors"
             )

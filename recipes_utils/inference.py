@@ -14,8 +14,9 @@ Compile once
     Nothing here changes PyTensor's configuration: PyTensor's Numba disk cache stays on, so a second run of a
     notebook loads the compiled code instead of compiling it again. On top of that, :func:`sample_nuts` keeps
     the compiled sampler of every model it has seen in this Python process: re-running a notebook's model and
-    sampling cells with an unchanged model (same graph, same data) reuses it instead of paying nutpie's
-    compilation again. (The disk cache and a fresh compile can differ in the last bits of a floating-point
+    sampling cells with an unchanged model reuses it instead of paying nutpie's compilation again, and a model that
+    differs only in its ``pm.Data`` values (a new data set of the same shape of model) reuses it with the new data
+    swapped in (nutpie's ``with_data``). (The disk cache and a fresh compile can differ in the last bits of a floating-point
     result, so draws from the same seed agree to Monte Carlo error, not bit for bit: see the README.)
 """
 
@@ -87,58 +88,85 @@ class NutsFit:
         return int(total)
 
 
-_compiled_models: list[tuple[object, object]] = []  # (fingerprint, compiled nutpie model), most recent last
+_compiled_models: list[dict] = []  # {"structure", "values", "compiled"}, most recent last
 
 
 def _fingerprint(model, backend: str):
-    """What a compiled nutpie sampler depends on: the log density and the stored deterministics (as graphs over the
-    value variables, constants included), the current values of any shared data, the variables and coordinates."""
+    """What a compiled nutpie sampler depends on, in two parts.
+
+    ``structure``: the log density and the stored deterministics as graphs over the value variables, with every shared
+    variable (``pm.Data``) replaced by a placeholder of its name and type, plus the variables, their shapes, the
+    coordinates and the initial values. ``values``: the current value of each shared variable. Two models with the same
+    structure can share one compiled sampler, the data swapped in with nutpie's ``with_data``.
+    """
     import hashlib
 
+    import pytensor
     from pytensor.compile.sharedvalue import SharedVariable
+    from pytensor.graph.replace import graph_replace
     from pytensor.graph.traversal import ancestors
 
     outputs = [model.logp(), *model.replace_rvs_by_values(list(model.deterministics))]
-    value_vars = list(model.value_vars)
     shared = sorted(
         (v for v in ancestors(outputs) if isinstance(v, SharedVariable)), key=lambda v: (str(v.name), id(v))
     )
-    shared_values = tuple(
-        (str(v.name), hashlib.sha1(np.ascontiguousarray(v.get_value()).tobytes()).hexdigest()) for v in shared
+    placeholders = [v.type(name=f"shared:{v.name}") for v in shared]
+    if shared:
+        outputs = graph_replace(outputs, dict(zip(shared, placeholders)), strict=False)
+    value_vars = list(model.value_vars)
+    shapes_fn = pytensor.function(
+        value_vars, [o.shape for o in outputs[1:]], mode="FAST_COMPILE", on_unused_input="ignore",
+        givens=list(zip(placeholders, shared)),
+    )  # fmt: skip
+    point = model.initial_point()
+    shapes = tuple(tuple(int(n) for n in shp) for shp in shapes_fn(*[point[v.name] for v in value_vars]))
+    structure = (
+        outputs,
+        value_vars + placeholders,
+        (
+            backend,
+            tuple((v.name, str(v.type)) for v in value_vars),
+            tuple((v.name, str(v.type)) for v in shared),
+            tuple(v.name for v in model.deterministics),
+            shapes,
+            {k: None if v is None else tuple(np.asarray(v).tolist()) for k, v in model.coords.items()},
+            dict(model.named_vars_to_dims),
+            tuple(sorted((rv.name, repr(v)) for rv, v in model.rvs_to_initial_values.items())),
+        ),
     )
-    meta = (
-        backend,
-        tuple((v.name, str(v.type)) for v in value_vars),
-        tuple(v.name for v in model.deterministics),
-        {k: None if v is None else tuple(np.asarray(v).tolist()) for k, v in model.coords.items()},
-        dict(model.named_vars_to_dims),
-        shared_values,
-        tuple(sorted((rv.name, repr(v)) for rv, v in model.rvs_to_initial_values.items())),
-    )
-    return outputs, value_vars, meta
+    values = {
+        str(v.name): (np.asarray(v.get_value()), hashlib.sha1(np.ascontiguousarray(v.get_value()).tobytes()).hexdigest())
+        for v in shared
+    }
+    return structure, values
 
 
-def _same(a, b) -> bool:
+def _same_structure(a, b) -> bool:
     from pytensor.graph.basic import equal_computations
 
     (out_a, in_a, meta_a), (out_b, in_b, meta_b) = a, b
-    if meta_a != meta_b or len(out_a) != len(out_b):
+    if meta_a != meta_b or len(out_a) != len(out_b) or len(in_a) != len(in_b):
         return False
     return equal_computations(out_a, out_b, in_a, in_b)
 
 
 def _compile(model, backend: str, reuse: bool):
+    """The compiled sampler: reused when a model of the same structure was compiled before in this process (with
+    its data swapped in if they differ), else compiled and remembered. Returns ``(compiled, reused)``."""
     import nutpie
 
     if not reuse:
         return nutpie.compile_pymc_model(model, backend=backend), False
-    key = _fingerprint(model, backend)
-    for i, (old_key, compiled) in enumerate(_compiled_models):
-        if _same(key, old_key):
-            _compiled_models.append(_compiled_models.pop(i))
+    structure, values = _fingerprint(model, backend)
+    for i, entry in enumerate(_compiled_models):
+        if _same_structure(structure, entry["structure"]):
+            changed = {k: v for k, (v, digest) in values.items() if entry["values"][k][1] != digest}
+            compiled = entry["compiled"].with_data(**changed) if changed else entry["compiled"]
+            _compiled_models.pop(i)
+            _compiled_models.append({"structure": entry["structure"], "values": values, "compiled": compiled})
             return compiled, True
     compiled = nutpie.compile_pymc_model(model, backend=backend)
-    _compiled_models.append((key, compiled))
+    _compiled_models.append({"structure": structure, "values": values, "compiled": compiled})
     del _compiled_models[:-_COMPILED_CACHE_SIZE]
     return compiled, False
 
@@ -181,7 +209,8 @@ def sample_nuts(
     progress
         Show nutpie's progress bar; ``None`` follows :func:`show_progress`.
     reuse_compiled
-        Reuse the compiled sampler of an identical model seen earlier in this process (see the module docs).
+        Reuse the compiled sampler of a model of the same structure seen earlier in this process, with this model's
+        data swapped in (see the module docs).
     nutpie_kwargs
         Passed to ``nutpie.sample``.
     """
@@ -267,6 +296,7 @@ def fit_advi(
     method: str = "advi",
     mode: str | None = "NUMBA",
     progress: bool | None = None,
+    stop: bool = True,
     check: bool = True,
 ) -> AdviFit:
     """ADVI with PyMC: Adam, stopped by :class:`~recipes_utils.diagnostics.ELBOConvergence`, timed.
@@ -300,6 +330,9 @@ def fit_advi(
         its C backend) or ``None`` for PyTensor's default.
     progress
         Show PyMC's progress bar; ``None`` follows :func:`show_progress`.
+    stop
+        Stop when the rule is met (the default); ``False`` runs all ``max_steps`` (the rule is still evaluated
+        and reported, and ``check`` then only says whether it was met by the end).
     check
         Raise ``ConvergenceError`` if the rule was not met within ``max_steps``.
     """
@@ -313,7 +346,7 @@ def fit_advi(
         raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
     if decay_steps is not None and not decay_steps > 0:
         raise ValueError(f"decay_steps must be > 0, got {decay_steps}")
-    conv = ELBOConvergence(window=window, rtol=rtol, max_z=max_z)
+    conv = ELBOConvergence(window=window, rtol=rtol, max_z=max_z, stop=stop)
     callbacks = [conv]
     lr = learning_rate
     if decay_steps is not None:
@@ -339,7 +372,7 @@ def fit_advi(
             compile_kwargs=compile_kwargs,
         )
     seconds = time.perf_counter() - start
-    steps = conv.converged_at if conv.converged_at is not None else len(approx.hist)
+    steps = conv.converged_at if (stop and conv.converged_at is not None) else len(approx.hist)
     if check:
         conv.check()
     return AdviFit(approx, seconds, steps, conv.converged_at, conv, method)

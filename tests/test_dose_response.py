@@ -14,6 +14,7 @@ from recipes_utils.dose_response import (
     auto_parameterization,
     default_curve_priors,
     default_priors,
+    group_psis_khat,
     hierarchical_four_pl,
     log_likelihood,
     posterior_predictive,
@@ -433,3 +434,19 @@ def test_psis_khat_tells_full_rank_from_mean_field_on_a_correlated_posterior():
                                   progressbar=False)  # fmt: skip
     assert advi_psis_khat(fits["fullrank_advi"], ridge, n_draws=2000) < 0.5
     assert advi_psis_khat(fits["advi"], ridge, n_draws=2000) > 0.7
+
+
+def test_group_psis_khat_flags_the_groups_mean_field_fits_worst():
+    # Two groups measured the same way, except that group 1 sees only the lowest doses: its top, log EC50 and Hill
+    # slope trade off against each other (a tilted posterior), which mean-field ADVI cannot represent.
+    sim = simulate_dose_response(6, 6 * 24, seed=4)
+    data = sim.data[(sim.data["group"] != 1) | (sim.data["log_concentration"] < -1)]
+    model = hierarchical_four_pl(data, priors=PRIORS, parameterization="centered", aggregate=True)
+    with model:
+        approx = pm.fit(30_000, method="advi", obj_optimizer=pm.adam(learning_rate=0.01), random_seed=1,
+                        progressbar=False)  # fmt: skip
+    khat = group_psis_khat(approx, model, n_draws=1000, seed=1)
+    assert khat.shape == (6,) and np.isfinite(khat).all()
+    assert khat[1] == khat.max() and khat[1] > 0.7
+    with pytest.raises(ValueError, match="without batch_size"):
+        group_psis_khat(approx, hierarchical_four_pl(data, priors=PRIORS, batch_size=8))

@@ -10,6 +10,14 @@ from recipes_utils import inference
 from recipes_utils.diagnostics import ConvergenceError
 
 
+@pytest.fixture(autouse=True)
+def forget_compiled_samplers():
+    # sample_nuts remembers compiled samplers for the whole process; each test starts without them.
+    inference._compiled_models.clear()
+    yield
+    inference._compiled_models.clear()
+
+
 def normal_model(y, mu_sd=10.0):
     with pm.Model() as m:
         mu = pm.Normal("mu", 0, mu_sd)
@@ -64,7 +72,7 @@ def test_sample_nuts_sees_changed_shared_data():
     with m:
         pm.set_data({"data": y + 5.0})
     b = inference.sample_nuts(m, seed=1, draws=200, tune=200, chains=2, progress=False)
-    assert not b.reused_compiled
+    assert b.reused_compiled  # compiled once; the new values swapped in
     assert float(b.idata.posterior["mu"].mean()) - float(a.idata.posterior["mu"].mean()) == pytest.approx(5, abs=0.5)
 
 
@@ -132,3 +140,40 @@ def test_importing_the_package_leaves_pytensor_configuration_alone():
     env = {k: v for k, v in os.environ.items() if k != "PYTENSOR_FLAGS"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.split() == ["True", "True", "''"]
+
+
+def test_fit_advi_can_run_all_its_steps_and_still_report_the_rule():
+    y = np.random.default_rng(0).normal(3.0, 1.0, 200)
+    fit = inference.fit_advi(normal_model(y), seed=1, max_steps=6_000, window=500, stop=False, progress=False)
+    assert fit.steps == 6_000 and fit.converged and fit.converged_at < 6_000
+
+
+def test_sample_nuts_swaps_new_data_into_a_compiled_sampler_of_the_same_structure():
+    def model_for(y):
+        with pm.Model() as m:
+            data = pm.Data("data", y)
+            mu = pm.Normal("mu", 0, 10)
+            pm.Normal("y", mu, 1.0, observed=data)
+        return m
+
+    rng = np.random.default_rng(3)
+    first = inference.sample_nuts(model_for(rng.normal(0, 1, 30)), seed=1, draws=200, tune=200, chains=2,
+                                  progress=False)  # fmt: skip
+    other = inference.sample_nuts(model_for(rng.normal(8, 1, 45)), seed=1, draws=200, tune=200, chains=2,
+                                  progress=False)  # fmt: skip
+    assert not first.reused_compiled and other.reused_compiled
+    assert float(other.idata.posterior["mu"].mean()) == pytest.approx(8, abs=0.6)  # the new data, not the old
+
+
+def test_a_deterministic_that_changes_shape_with_the_data_is_compiled_afresh():
+    def model_for(y):
+        with pm.Model() as m:
+            data = pm.Data("data", y)
+            mu = pm.Normal("mu", 0, 10)
+            pm.Deterministic("fitted", mu + 0 * data)
+            pm.Normal("y", mu, 1.0, observed=data)
+        return m
+
+    inference.sample_nuts(model_for(np.zeros(10)), seed=1, draws=50, tune=50, chains=2, progress=False)
+    fit = inference.sample_nuts(model_for(np.zeros(12)), seed=1, draws=50, tune=50, chains=2, progress=False)
+    assert not fit.reused_compiled and fit.idata.posterior["fitted"].shape[-1] == 12
