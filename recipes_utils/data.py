@@ -158,6 +158,8 @@ class DoseResponseSimulation(NamedTuple):
     """The true ``bottom``, ``top``, ``log_ec50`` and ``hill`` of each group (index: group)."""
     population: dict
     """The population-level settings the groups were drawn from, and the noise sd."""
+    plate_effects: pd.Series | None = None
+    """With ``n_plates``: the true additive offset of each plate (index: plate); otherwise None."""
 
 
 def _check_int(name: str, value, minimum: int) -> int:
@@ -191,6 +193,10 @@ def simulate_dose_response(
     log_hill_mean: float = np.log(1.5),
     log_hill_sd: float = 0.25,
     noise_sd: float = 5.0,
+    n_plates: int | None = None,
+    plate_sd: float = 5.0,
+    outlier_fraction: float = 0.0,
+    outlier_scale: float = 10.0,
 ) -> DoseResponseSimulation:
     """Simulate grouped dose-response data from a hierarchical 4-parameter logistic model.
 
@@ -207,6 +213,17 @@ def simulate_dose_response(
     cycle through ``n_doses`` concentrations equally spaced in log concentration over
     ``log_conc_range`` (replicates when a group has more points than doses).
 
+    Two things real screens have can be added (each off by default, and then the draws are exactly those of the plain
+    simulation):
+
+    - ``n_plates``: a group's measurements come in replicate series (one pass over the dose grid each), and every
+      series sits on a plate drawn at random from ``n_plates``; each plate adds its own offset, drawn from
+      ``Normal(0, plate_sd)``, to every measurement on it. Each plate then holds series of many compounds and each
+      compound's series lie on different plates, so plate and compound effects are both identified. The data get a
+      ``plate`` column and the offsets are returned as ``plate_effects``.
+    - ``outlier_fraction``: that share of measurements (chosen at random) gets an extra error from
+      ``Normal(0, outlier_scale * noise_sd)``; the data get a boolean ``outlier`` column.
+
     Parameters
     ----------
     n_groups
@@ -215,6 +232,10 @@ def simulate_dose_response(
         Total number of observations, >= n_groups.
     seed
         Seed for :func:`numpy.random.default_rng`.
+    n_plates, plate_sd
+        Number of plates (>= 1) and the sd of their offsets; ``None`` for no plates.
+    outlier_fraction, outlier_scale
+        Share of outlying measurements, in [0, 0.5), and the sd of their extra error in units of ``noise_sd``.
 
     Returns
     -------
@@ -235,6 +256,12 @@ def simulate_dose_response(
     lo, hi = (float(v) for v in log_conc_range)
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
         raise ValueError(f"log_conc_range must be (low, high) with low < high, got {log_conc_range}")
+    if n_plates is not None:
+        n_plates = _check_int("n_plates", n_plates, 1)
+        _check_positive("plate_sd", plate_sd)
+    if not 0 <= float(outlier_fraction) < 0.5:
+        raise ValueError(f"outlier_fraction must lie in [0, 0.5), got {outlier_fraction}")
+    _check_positive("outlier_scale", outlier_scale)
     for name, value in [
         ("top_sd", top_sd),
         ("bottom_sd", bottom_sd),
@@ -277,6 +304,21 @@ def simulate_dose_response(
             "response": response,
         }
     )
+    plate_effects = None
+    if n_plates is not None:  # drawn after everything else: without plates the stream is the plain simulation's
+        series = np.asarray(group) * (int(sizes.max()) // n_doses + 1) + within // n_doses  # a (group, pass) id
+        series_ids, series_idx = np.unique(series, return_inverse=True)
+        plate_of_series = rng.integers(n_plates, size=len(series_ids))
+        plate = plate_of_series[series_idx]
+        plate_effects = pd.Series(rng.normal(0.0, plate_sd, n_plates), index=pd.RangeIndex(n_plates, name="plate"))
+        response = response + plate_effects.to_numpy()[plate]
+        data["plate"] = plate
+        data["response"] = response
+    if outlier_fraction > 0:
+        outlier = rng.random(n_obs) < outlier_fraction
+        response = response + np.where(outlier, rng.normal(0.0, outlier_scale * noise_sd, n_obs), 0.0)
+        data["outlier"] = outlier
+        data["response"] = response
     population = {
         "top_mean": top_mean,
         "top_sd": top_sd,
@@ -287,5 +329,8 @@ def simulate_dose_response(
         "log_hill_mean": log_hill_mean,
         "log_hill_sd": log_hill_sd,
         "noise_sd": noise_sd,
+        "plate_sd": plate_sd if n_plates is not None else None,
+        "outlier_fraction": float(outlier_fraction),
+        "outlier_scale": outlier_scale,
     }
-    return DoseResponseSimulation(data, truth, population)
+    return DoseResponseSimulation(data, truth, population, plate_effects)

@@ -64,6 +64,8 @@ _N_CURVE_PARAMS = 4
 def _check_prior_fields(priors) -> None:
     for f in fields(priors):
         value = getattr(priors, f.name)
+        if value is None and f.default is None:  # an optional prior, not set
+            continue
         try:
             value = float(value)
         except (TypeError, ValueError):
@@ -97,17 +99,20 @@ class FourPLPriors:
     log_hill_mu_sd: float
     log_hill_sd: float
     sigma: float
+    plate_sd: float | None = None  # HalfNormal scale of the plate offsets' spread; needed only with plates
 
     def __post_init__(self):
         _check_prior_fields(self)
 
     def table(self) -> pd.DataFrame:
-        """The priors as a table: one row per population parameter and sigma."""
+        """The priors as a table: one row per population parameter and sigma (and the plates' spread, if set)."""
         rows = []
         for name in ("top", "bottom", "log_ec50", "log_hill"):
             mu, mu_sd, sd = (getattr(self, f"{name}_{k}") for k in ("mu", "mu_sd", "sd"))
             rows += [(f"{name}_mu", f"Normal({mu:.3g}, {mu_sd:.3g})"), (f"{name}_sd", f"HalfNormal({sd:.3g})")]
         rows.append(("sigma", f"HalfNormal({self.sigma:.3g})"))
+        if self.plate_sd is not None:
+            rows.append(("plate_sd", f"HalfNormal({self.plate_sd:.3g})"))
         return pd.DataFrame(rows, columns=["parameter", "prior"]).set_index("parameter")
 
 
@@ -249,11 +254,11 @@ def prepare_grouped(
     if np.ptp(y) == 0:
         raise ValueError(f"column {response!r} is constant ({y[0]:.4g} in every row): there is no curve to fit")
 
-    codes, labels = pd.factorize(data[group].where(~shared), sort=True)
-    labels = labels.tolist()  # plain Python labels (1, not np.int64(1)) for messages and coords
-    if not labels:
+    if shared.all():
         raise ValueError("every row is a shared control: there is no group to fit a curve to")
-    codes = np.where(shared, 0, codes)
+    codes = np.zeros(len(data), dtype="int64")
+    codes[~shared], labels = pd.factorize(data[group][~shared], sort=True)
+    labels = labels.tolist()  # plain Python labels (1, not np.int64(1)) for messages and coords
     counts = np.bincount(codes[~shared], minlength=len(labels))
     small = np.flatnonzero(counts < min_points)
     if len(small):
@@ -309,6 +314,7 @@ DEFAULT_PRIOR_RULE = pd.DataFrame(
         ("log_hill_mu", "Normal(0, 1)", "Hill slopes from 0.15 to 6.6 (94%), centred on 1"),
         ("log_hill_sd", "HalfNormal(0.5)", "slopes differ between groups by a factor of 2 or so"),
         ("sigma", "HalfNormal(s)", "measurement noise no larger than the spread of all responses"),
+        ("plate_sd (with plates)", "HalfNormal(R / 2)", "plates may shift responses by up to about half the range"),
     ],
     columns=["prior", "default", "what it allows"],
 ).set_index("prior")  # fmt: skip
@@ -370,7 +376,7 @@ def default_priors(data: pd.DataFrame, **columns) -> FourPLPriors:
         bottom_mu=k["c"], bottom_mu_sd=k["R"], bottom_sd=k["R"] / 2,
         log_ec50_mu=k["m"], log_ec50_mu_sd=k["w"] / 2, log_ec50_sd=k["w"] / 2,
         log_hill_mu=0.0, log_hill_mu_sd=1.0, log_hill_sd=0.5,
-        sigma=k["s"],
+        sigma=k["s"], plate_sd=k["R"] / 2,
     )  # fmt: skip
 
 
@@ -524,6 +530,8 @@ def hierarchical_four_pl(
     parameterization: str | dict = "auto",
     aggregate: bool = False,
     batch_size: int | None = None,
+    plate: str | None = None,
+    likelihood: str = "normal",
 ):
     """A hierarchical 4PL model as a PyMC model, from a tidy table (one row per measurement).
 
@@ -556,6 +564,15 @@ def hierarchical_four_pl(
         draws matching rows of every array and the likelihood is scaled with ``total_size``. NUTS needs
         the full data; leave it ``None``. Without minibatches the arrays are ``pm.Data`` containers (``log_conc``,
         ``group_idx``, ``y``; with ``aggregate`` the ``cell_*`` ones), so one compiled model can take new data.
+    plate
+        The column naming each measurement's plate (batch): adds an additive offset per plate,
+        ``plate_effect ~ ZeroSumNormal(plate_sd)`` (zero-sum, so it cannot trade places with the curves' levels;
+        ``plate_sd ~ HalfNormal(priors.plate_sd)``). A per-measurement covariate: not with ``aggregate``.
+    likelihood
+        ``"normal"`` or ``"student_t"``: Student-t noise with its degrees of freedom ``nu`` estimated
+        (``nu ~ Gamma(2, 0.1)``, brms's default for the Student family), which lets a few outlying measurements
+        sit in its tails instead of pulling the curves. Not with ``aggregate`` (replicates then have no sufficient
+        statistics).
 
     Returns
     -------
@@ -578,6 +595,25 @@ def hierarchical_four_pl(
     if not isinstance(priors, FourPLPriors):
         raise TypeError(f"priors must be a FourPLPriors (or None for the defaults), got {type(priors).__name__}")
     forms = _resolve_parameterization(parameterization, prepared)
+    if likelihood not in ("normal", "student_t"):
+        raise ValueError(f"likelihood must be 'normal' or 'student_t', got {likelihood!r}")
+    if aggregate and (plate is not None or likelihood != "normal"):
+        raise ValueError(
+            "aggregate=True needs Normal noise and one mean per (group, concentration) cell: not with plate effects or "
+            "a Student-t likelihood, which make every measurement count on its own; use aggregate=False"
+        )
+    plate_idx = plate_labels = None
+    if plate is not None:
+        if plate not in data.columns:
+            raise ValueError(f"data lacks the plate column {plate!r}; it has {list(data.columns)}")
+        if data[plate].isna().any():
+            raise ValueError(f"column {plate!r} has {int(data[plate].isna().sum())} missing plate label(s)")
+        codes, plate_labels = pd.factorize(data[plate], sort=True)
+        plate_idx, plate_labels = codes.astype("int64"), plate_labels.tolist()
+        if len(plate_labels) < 2:
+            raise ValueError(f"column {plate!r} has a single plate: a plate effect needs at least two plates")
+        if priors.plate_sd is None:
+            raise ValueError("plate effects need a prior for their spread: FourPLPriors(..., plate_sd=...)")
     if prepared.shared_control.any() and forms["top"] != "shared":
         raise ValueError(
             "shared controls measure the untreated response common to every group, so every curve must share its "
@@ -593,11 +629,16 @@ def hierarchical_four_pl(
         }
     else:
         columns = {"group_idx": prepared.group_idx, "log_conc": prepared.log_conc, "y": prepared.response}
+        if plate_idx is not None:
+            columns["plate_idx"] = plate_idx
     n_rows = len(next(iter(columns.values())))
     if batch_size is not None and not 1 <= int(batch_size) <= n_rows:
         raise ValueError(f"batch_size must lie in 1..{n_rows} (the number of likelihood rows), got {batch_size}")
 
-    with pm.Model(coords={"group": prepared.groups}) as model:
+    coords = {"group": prepared.groups}
+    if plate_labels is not None:
+        coords["plate"] = plate_labels
+    with pm.Model(coords=coords) as model:
         group_values = {}
         for name in _GROUP_PARAMS:
             mu = pm.Normal(f"{name}_mu", mu=getattr(priors, f"{name}_mu"), sigma=getattr(priors, f"{name}_mu_sd"))
@@ -623,6 +664,10 @@ def hierarchical_four_pl(
             col[f"{prefix}log_conc"], group_values["bottom"][g], group_values["top"][g],
             group_values["log_ec50"][g], hill[g],
         )  # fmt: skip
+        if plate_idx is not None:
+            plate_sd = pm.HalfNormal("plate_sd", sigma=priors.plate_sd)
+            plate_effect = pm.ZeroSumNormal("plate_effect", sigma=plate_sd, dims="plate")
+            mu_obs = mu_obs + plate_effect[col["plate_idx"]]
         total_size = n_rows if batch_size is not None else None
         if aggregate:
             pm.Normal(
@@ -649,6 +694,9 @@ def hierarchical_four_pl(
                 "within_cell",
                 within["within_const"] - within["within_dof"] * pt.log(sigma) - within["within_ss"] / (2 * sigma**2),
             )
+        elif likelihood == "student_t":
+            nu = pm.Gamma("nu", alpha=2.0, beta=0.1)
+            pm.StudentT("response", nu=nu, mu=mu_obs, sigma=sigma, observed=col["y"], total_size=total_size)
         else:
             pm.Normal("response", mu=mu_obs, sigma=sigma, observed=col["y"], total_size=total_size)
     return model

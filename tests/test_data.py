@@ -140,3 +140,24 @@ def test_data_readme_checksums_match_the_files():
     for rel, sha in listed.items():
         assert hashlib.sha256((data.data_dir() / rel).read_bytes()).hexdigest() == sha, rel
     assert data.COVTYPE_SHA256 in readme
+
+
+def test_simulation_with_plates_and_outliers():
+    simulate_dose_response = data.simulate_dose_response
+    plain = simulate_dose_response(40, 40 * 32, seed=3)
+    sim = simulate_dose_response(40, 40 * 32, seed=3, n_plates=12, plate_sd=6.0, outlier_fraction=0.05)
+    # Plates and outliers are drawn after everything else: the curves are the plain simulation's.
+    pd.testing.assert_frame_equal(sim.truth, plain.truth)
+    assert {"plate", "outlier"} <= set(sim.data.columns) and len(sim.plate_effects) == 12
+    residual = sim.data["response"] - plain.data["response"]
+    clean = ~sim.data["outlier"]
+    np.testing.assert_allclose(residual[clean], sim.plate_effects.to_numpy()[sim.data["plate"][clean]])
+    assert 0.02 < sim.data["outlier"].mean() < 0.08
+    # Every group's replicate series lie on several plates, and every plate holds several groups.
+    assert sim.data.groupby("group")["plate"].nunique().min() >= 2
+    assert sim.data.groupby("plate")["group"].nunique().min() >= 2
+    assert simulate_dose_response(4, 40, seed=3).plate_effects is None
+    with pytest.raises(ValueError, match="outlier_fraction must lie in"):
+        simulate_dose_response(4, 40, outlier_fraction=0.6)
+    with pytest.raises(ValueError, match="n_plates must be >= 1"):
+        simulate_dose_response(4, 40, n_plates=0)

@@ -299,7 +299,7 @@ def test_default_priors_follow_the_documented_rule():
     one = default_curve_priors(data["concentration"], data["response"])
     assert (one.top_mu, one.top_sd, one.log_ec50_sd) == (5.5, 11.0, pytest.approx(np.ptp(x) / 2))
     assert list(p.table().index)[:2] == ["top_mu", "top_sd"] and "HalfNormal" in one.table().loc["sigma", "prior"]
-    assert len(DEFAULT_PRIOR_RULE) == 7
+    assert len(DEFAULT_PRIOR_RULE) == 8
 
 
 def test_degenerate_tables_get_clear_errors():
@@ -450,3 +450,48 @@ def test_group_psis_khat_flags_the_groups_mean_field_fits_worst():
     assert khat[1] == khat.max() and khat[1] > 0.7
     with pytest.raises(ValueError, match="without batch_size"):
         group_psis_khat(approx, hierarchical_four_pl(data, priors=PRIORS, batch_size=8))
+
+
+# --- plates and outliers ---------------------------------------------------------------------------------
+
+
+def test_plates_and_a_student_t_likelihood():
+    sim = simulate_dose_response(6, 6 * 32, seed=8, n_plates=5, plate_sd=6.0, outlier_fraction=0.05)
+    priors = FourPLPriors(**{**PRIORS.__dict__, "plate_sd": 10.0})
+    model = hierarchical_four_pl(sim.data, priors=priors, plate="plate", likelihood="student_t")
+    assert list(model.coords["plate"]) == sorted(sim.data["plate"].unique())
+    assert {"plate_sd", "plate_effect", "nu"} <= {v.name for v in model.free_RVs}
+    point = random_points(model, 1)[0]
+    loglik = compile_at_point(model, model.datalogp)(point)
+    values = compile_at_point(model, [model[n] for n in ("bottom", "top", "log_ec50", "hill", "sigma", "nu",
+                                                         "plate_effect")])(point)  # fmt: skip
+    bottom, top, log_ec50, hill, sigma, nu, plate_effect = values
+    assert abs(plate_effect.sum()) < 1e-9  # zero-sum: plates cannot absorb the curves' common level
+    g, p = sim.data["group"].to_numpy(), sim.data["plate"].to_numpy()
+    mu = four_pl(sim.data["log_concentration"].to_numpy(), bottom[g], top[g], log_ec50[g], hill[g]) + plate_effect[p]
+    from scipy.stats import t as student_t
+
+    assert loglik == pytest.approx(student_t.logpdf(sim.data["response"], nu, mu, sigma).sum(), rel=1e-10)
+    assert np.isfinite(model.compile_dlogp()(point)).all()
+
+
+def test_plate_and_likelihood_arguments_are_checked():
+    sim = simulate_dose_response(4, 4 * 16, seed=8, n_plates=3)
+    with pytest.raises(ValueError, match="plate effects need a prior for their spread"):
+        hierarchical_four_pl(sim.data, priors=PRIORS, plate="plate")
+    assert "plate_sd" in {v.name for v in hierarchical_four_pl(sim.data, plate="plate").free_RVs}  # default priors
+    with pytest.raises(ValueError, match="lacks the plate column 'batch'"):
+        hierarchical_four_pl(sim.data, plate="batch")
+    with pytest.raises(ValueError, match="aggregate=True needs Normal noise"):
+        hierarchical_four_pl(sim.data, plate="plate", aggregate=True)
+    with pytest.raises(ValueError, match="aggregate=True needs Normal noise"):
+        hierarchical_four_pl(sim.data, likelihood="student_t", aggregate=True)
+    with pytest.raises(ValueError, match="likelihood must be 'normal' or 'student_t'"):
+        hierarchical_four_pl(sim.data, likelihood="cauchy")
+    with pytest.raises(ValueError, match="a single plate"):
+        hierarchical_four_pl(sim.data.assign(plate=0), plate="plate")
+
+
+def test_shared_controls_keep_the_group_labels_type():
+    model = hierarchical_four_pl(acid_like(), priors=PRIORS, shared_controls=999, parameterization={"top": "shared"})
+    assert list(model.coords["group"]) == [0, 1, 2] and all(isinstance(g, int) for g in model.coords["group"])
