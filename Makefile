@@ -4,14 +4,17 @@
 
 PYTHON ?= python3
 # The Python versions requirements.lock installs on (binary wheels for every package): 3.11 is the one the recipes are
-# tested and executed with; 3.12 and 3.13 resolve (make check-pythons). Keep in step with requires-python.
-PY_MIN := 3.11
-PY_MAX := 3.13
+# tested and executed with; 3.12, 3.13 and 3.14 resolve (make check-pythons). 3.11.5 is the oldest 3.11 the lock takes
+# (soupsieve 4.1 requires it). Keep in step with requires-python.
+PY_MIN := 3.11.5
+PY_MAX := 3.14
+PY_CHECKED := 3.11.5 3.12.0 3.13.0 3.14.0
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCALE ?= full
 CELL_TIMEOUT ?= 900
+TEST_WORKERS ?= 2  # pytest-xdist workers for make test (one notebook or test file per worker at a time)
 
 .PHONY: run test notebooks lab new reproducible screenshots check-lab check-pythons install lock clean
 
@@ -19,7 +22,7 @@ install: $(STAMP)
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; lo, hi = [tuple(map(int, v.split("."))) for v in "$(PY_MIN) $(PY_MAX)".split()]; \
-		sys.exit(0 if lo <= sys.version_info[:2] <= hi else 1)' 2>/dev/null || { \
+		sys.exit(0 if lo <= sys.version_info[:3] and sys.version_info[:2] <= hi else 1)' 2>/dev/null || { \
 		echo "error: '$(PYTHON)' is $$($(PYTHON) -c 'import platform; print("Python", platform.python_version())' 2>/dev/null \
 			|| echo 'not a working Python'); the recipes need Python $(PY_MIN) to $(PY_MAX)." >&2; \
 		echo "       Point PYTHON at one, for example: make $(MAKECMDGOALS) PYTHON=python3.11" >&2; exit 2; }
@@ -37,7 +40,7 @@ test: $(STAMP)
 	$(BIN)/ruff check recipes_utils tests benchmarks notebooks scripts
 	RECIPES_PROGRESS=0 RECIPES_SCALE=smoke MPLBACKEND=Agg $(BIN)/python -m pytest tests notebooks \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT) \
-		-p no:cacheprovider -q
+		-n $(TEST_WORKERS) --dist loadfile -p no:cacheprovider -q
 
 ## Re-execute every notebook at full scale and store the outputs in notebooks/ (then commit them).
 notebooks: $(STAMP)
@@ -69,11 +72,11 @@ check-lab: $(STAMP)
 
 ## Resolve requirements.lock for every supported Python with binary wheels only (needs the package index).
 check-pythons: $(STAMP)
-	@for v in $$(seq $(word 2,$(subst ., ,$(PY_MIN))) $(word 2,$(subst ., ,$(PY_MAX)))); do \
-		printf 'Python 3.%s: ' $$v; \
+	@for v in $(PY_CHECKED); do \
+		printf 'Python %s: ' $$v; \
 		$(BIN)/python -m pip install --dry-run --quiet --disable-pip-version-check --ignore-installed --only-binary=:all: \
-			--python-version 3.$$v --target /tmp/recipes-check-pythons -r requirements.lock >/dev/null 2>&1 \
-			&& echo "the lock resolves" || { echo "FAILED to resolve the lock"; exit 1; }; \
+			--python-version $$v --target /tmp/recipes-check-pythons -r requirements.lock >/dev/null 2>&1 \
+			&& echo "the lock resolves with binary wheels" || { echo "FAILED to resolve the lock"; exit 1; }; \
 	done
 
 ## Regenerate requirements.lock from the current .venv (after changing pyproject.toml).

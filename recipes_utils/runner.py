@@ -156,7 +156,8 @@ def record_run_time(nb, seconds: float, *, readme: Path | None = None, name: str
     the README row that links ``notebooks/<name>`` gets the time in its last column. A notebook without the phrase,
     or a README without the row, is left alone there (the tests check that every recipe has both).
     """
-    nb.metadata.setdefault("recipe", {})["run_time_s"] = round(float(seconds), 1)
+    seconds = round(float(seconds), 1)  # the stored value is the one every quote is formatted from
+    nb.metadata.setdefault("recipe", {})["run_time_s"] = seconds
     first = nb.cells[0]
     if first.cell_type == "markdown":
         first.source = _RUN_TIME.sub(run_time_phrase(seconds), first.source, count=1)

@@ -88,7 +88,12 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     findings: dict = {"notebook": args.notebook.name, "scale": args.scale}
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
+        root = Path(tmp) / "notebooks"
+        root.mkdir()
+        # JupyterLab 4 renders only the cells in view ("windowing"); render them all, so every prompt can be read.
+        settings = Path(tmp) / "settings" / "@jupyterlab" / "notebook-extension"
+        settings.mkdir(parents=True)
+        (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
         target = root / args.notebook.name
         shutil.copyfile(args.notebook, target)
         nb = nbformat.read(target, 4)
@@ -98,7 +103,8 @@ def main(argv=None) -> int:
         env["RECIPES_SCALE"] = args.scale
         server = subprocess.Popen(
             [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False"],
+             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False",
+             f"--LabApp.user_settings_dir={Path(tmp) / 'settings'}", "--allow-root"],  # --allow-root: containers, CI
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:

@@ -7,19 +7,19 @@ from scipy.stats import norm
 
 from recipes_utils.data import simulate_dose_response
 from recipes_utils.dose_response import (
+    DEFAULT_PRIOR_RULE,
     SIMULATION_PRIORS,
     FourPLPriors,
-    DEFAULT_PRIOR_RULE,
     advi_psis_khat,
     auto_parameterization,
     default_curve_priors,
     default_priors,
     group_psis_khat,
     hierarchical_four_pl,
+    interval_coverage,
     log_likelihood,
     posterior_predictive,
     predict_curves,
-    interval_coverage,
     prepare_grouped,
     replicate_cells,
 )
