@@ -1,0 +1,79 @@
+"""recipes_utils.approximations: one call per inference method, and simulation-based calibration."""
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytest
+
+from recipes_utils import approximations, inference
+
+
+@pytest.fixture(autouse=True)
+def forget_compiled_samplers():
+    inference._compiled_models.clear()
+    yield
+    inference._compiled_models.clear()
+
+
+def normal_model(y):
+    with pm.Model() as m:
+        y_data = pm.Data("y", np.asarray(y, dtype=float))
+        mu = pm.Normal("mu", 0, 10)
+        sigma = pm.HalfNormal("sigma", 5)
+        pm.Normal("obs", mu, sigma, observed=y_data, shape=y_data.shape)
+    return m
+
+
+def test_unknown_method_and_bad_model_are_refused():
+    with pytest.raises(ValueError, match="unknown method 'vi'"):
+        approximations.fit_method("vi", normal_model([1.0, 2.0]), seed=1)
+    with pytest.raises(TypeError, match="pymc.Model"):
+        approximations.fit_method("laplace", object(), seed=1)
+
+
+@pytest.mark.parametrize("method", approximations.METHODS)
+def test_every_method_recovers_a_normal_mean(method):
+    # 200 draws from Normal(3, 2): the posterior of mu is close to Normal(mean(y), 2 / sqrt(200)) for every method.
+    y = np.random.default_rng(0).normal(3.0, 2.0, 200)
+    fit = approximations.fit_method(method, normal_model(y), seed=1, draws=400,
+                                    nuts={"draws": 400, "tune": 400, "chains": 2})  # fmt: skip
+    mu = fit.idata.posterior["mu"].to_numpy().ravel()
+    se = y.std() / np.sqrt(len(y))
+    assert fit.seconds > 0
+    assert abs(mu.mean() - y.mean()) < 0.5 * se, (method, mu.mean(), y.mean())
+    assert 0.7 < mu.std() / se < 1.3, (method, mu.std(), se)
+
+
+def test_thin_draws_spreads_over_all_chains():
+    values = np.arange(20).reshape(2, 10)
+    assert approximations.thin_draws(values, 3).tolist() == [0, 10, 19]
+    with pytest.raises(ValueError, match="asked for 30 draws from 20"):
+        approximations.thin_draws(values, 30)
+
+
+def test_sbc_ranks_are_uniform_for_an_exact_posterior_and_not_for_a_wrong_one():
+    # NUTS samples the exact posterior (its compiled sampler is reused, the data swapped in); ranks shifted as by a
+    # posterior biased low must fail the same test.
+    m = normal_model(np.zeros(20))
+    ranks = approximations.sbc(m, ["nuts"], data_name="y", params=["mu", "sigma"], n_datasets=40, seed=3,
+                               n_rank_draws=19, fit_kwargs={"nuts": {"nuts": {"draws": 200, "tune": 200, "chains": 2}}})
+    assert set(ranks.columns) >= {"dataset", "method", "parameter", "rank", "seconds", "divergences"}
+    assert len(ranks) == 80 and ranks["rank"].between(0, 19).all()
+    assert len(inference._compiled_models) == 1, "the sampler was compiled more than once"
+    ranks = ranks[ranks["variable"] == "mu"].reset_index(drop=True)
+    good = approximations.rank_uniformity(ranks, n_rank_draws=19, n_bins=4)
+    assert good.loc[0, "p_value"] > 0.001, good
+    shifted = ranks.assign(rank=np.minimum(ranks["rank"] + 8, 19))  # a posterior biased low: true values rank high
+    bad = approximations.rank_uniformity(shifted, n_rank_draws=19, n_bins=4)
+    assert bad.loc[0, "p_value"] < 0.001, bad
+    assert np.allclose(m["y"].get_value(), 0.0), "the model's data were not put back"
+
+
+def test_sbc_rejects_what_it_cannot_use():
+    m = normal_model(np.zeros(5))
+    with pytest.raises(ValueError, match="not a pm.Data container"):
+        approximations.sbc(m, ["laplace"], data_name="mu", params=["mu"], n_datasets=2, seed=1)
+    with pytest.raises(ValueError, match="unknown parameter"):
+        approximations.sbc(m, ["laplace"], data_name="y", params=["tau"], n_datasets=2, seed=1)
+    with pytest.raises(ValueError, match="do not split"):
+        approximations.rank_uniformity(pd.DataFrame({"method": ["a"], "variable": ["b"], "rank": [1]}), 99, 7)
