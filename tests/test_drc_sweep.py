@@ -6,6 +6,7 @@ the recommended fit, the two-group hierarchy is reported beside it) and a multi-
 """
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,10 @@ SWEEP = Path(__file__).resolve().parents[1] / "benchmarks" / "drc_sweep.py"
 def drc_sweep():
     spec = importlib.util.spec_from_file_location("drc_sweep", SWEEP)
     module = importlib.util.module_from_spec(spec)
+    sys.modules["drc_sweep"] = module  # dataclasses look their module up here
     spec.loader.exec_module(module)
-    return module
+    yield module
+    del sys.modules["drc_sweep"]
 
 
 def test_every_drc_data_set_is_swept_or_left_out_with_a_reason(drc_sweep):
