@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recipes_utils.approximations import fit_method
 from recipes_utils.data import simulate_dose_response
 from recipes_utils.dose_response import CURVE_PARAMS, SIMULATION_PRIORS, hierarchical_four_pl, interval_coverage
-from recipes_utils.inference import fit_advi, sample_nuts
 
 RESULTS = Path(__file__).resolve().parent / "results"
 METHODS = ("nuts", "advi", "fullrank", "pathfinder", "dadvi", "laplace")
@@ -50,25 +50,10 @@ def n_free(model) -> int:
 
 
 def fit(method: str, model, n_obs: int, seed: int = 1):
-    import pymc_extras as pmx
-
-    if method == "nuts":
-        chains = 2 if n_obs >= 400_000 else 4
-        return sample_nuts(model, seed=seed, draws=1000, tune=1000, chains=chains, progress=False).idata
-    if method == "advi":
-        return fit_advi(model, seed=seed, max_steps=60_000, progress=False).sample(1000, seed=seed)
-    if method == "fullrank":
-        f = fit_advi(model, seed=seed, method="fullrank_advi", max_steps=40_000, learning_rate=0.005,
-                     decay_steps=20_000, stop=False, check=False, progress=False)  # fmt: skip
-        return f.sample(1000, seed=seed)
-    if method == "pathfinder":
-        return pmx.fit_pathfinder(model=model, num_paths=4, num_draws=1000, random_seed=seed, progressbar=False,
-                                  concurrent=None, display_summary=False)  # fmt: skip
-    if method == "dadvi":
-        return pmx.inference.fit_dadvi(model=model, n_draws=1000, random_seed=seed, progressbar=False)
-    if method == "laplace":
-        return pmx.fit_laplace(model=model, draws=1000, random_seed=seed, progressbar=False)
-    raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
+    """The recipes' one call per method (``recipes_utils.approximations.fit_method``) with this benchmark's settings."""
+    name = "fullrank_advi" if method == "fullrank" else method
+    return fit_method(name, model, seed=seed, draws=1000, nuts={"chains": 2 if n_obs >= 400_000 else 4},
+                      fullrank={"decay_steps": 20_000}).idata  # fmt: skip
 
 
 def main(argv=None):
