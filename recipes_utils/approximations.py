@@ -31,7 +31,7 @@ import pandas as pd
 import pymc as pm
 from scipy import stats
 
-from recipes_utils.inference import fit_advi, sample_nuts
+from recipes_utils.inference import fit_advi, sample_nuts, show_progress
 
 METHODS = ("nuts", "advi", "fullrank_advi", "pathfinder", "dadvi", "laplace")
 
@@ -65,27 +65,31 @@ def fit_method(
     import pymc_extras.inference as pmx_inference
 
     start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=UserWarning)  # pymc-extras' notes on its defaults
-        warnings.filterwarnings("ignore", category=RuntimeWarning)
-        if method == "nuts":
-            kw = {"draws": draws, "tune": 1000, "chains": 4, "progress": False} | (nuts or {})
-            idata = sample_nuts(model, seed=seed, **kw).idata
-        elif method == "advi":
-            kw = {"progress": False, "max_steps": 60_000} | (advi or {})
-            idata = fit_advi(model, seed=seed, **kw).sample(draws, seed=seed)
-        elif method == "fullrank_advi":
-            kw = {"progress": False, "max_steps": 40_000, "learning_rate": 0.005, "decay_steps": 10_000,
-                  "stop": False, "check": False} | (fullrank or {})  # fmt: skip
-            idata = fit_advi(model, seed=seed, method="fullrank_advi", **kw).sample(draws, seed=seed)
-        elif method == "pathfinder":
-            logging.getLogger("pymc_extras").setLevel(logging.ERROR)
-            idata = pmx.fit_pathfinder(model=model, num_paths=4, num_draws=draws, random_seed=seed, progressbar=False,
-                                       concurrent=None, display_summary=False)  # fmt: skip
-        elif method == "dadvi":
-            idata = pmx_inference.fit_dadvi(model=model, n_draws=draws, random_seed=seed, progressbar=False)
-        else:
-            idata = pmx.fit_laplace(model=model, draws=draws, random_seed=seed, progressbar=False)
+    if method == "nuts":
+        kw = {"draws": draws, "tune": 1000, "chains": 4} | (nuts or {})
+        idata = sample_nuts(model, seed=seed, **kw).idata
+    elif method == "advi":
+        kw = {"max_steps": 60_000} | (advi or {})
+        idata = fit_advi(model, seed=seed, **kw).sample(draws, seed=seed)
+    elif method == "fullrank_advi":
+        kw = {"max_steps": 40_000, "learning_rate": 0.005, "decay_steps": 10_000, "stop": False,
+              "check": False} | (fullrank or {})  # fmt: skip
+        idata = fit_advi(model, seed=seed, method="fullrank_advi", **kw).sample(draws, seed=seed)
+    else:
+        # Progress bars follow RECIPES_PROGRESS like sample_nuts' and fit_advi's; pymc-extras' notes on its defaults
+        # (UserWarning) and overflow warnings inside its optimisers are silenced here only.
+        progress = show_progress()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning)
+            warnings.filterwarnings("ignore", category=RuntimeWarning)
+            if method == "pathfinder":
+                logging.getLogger("pymc_extras").setLevel(logging.ERROR)
+                idata = pmx.fit_pathfinder(model=model, num_paths=4, num_draws=draws, random_seed=seed,
+                                           progressbar=progress, concurrent=None, display_summary=False)  # fmt: skip
+            elif method == "dadvi":
+                idata = pmx_inference.fit_dadvi(model=model, n_draws=draws, random_seed=seed, progressbar=progress)
+            else:
+                idata = pmx.fit_laplace(model=model, draws=draws, random_seed=seed, progressbar=progress)
     return MethodFit(method, idata, time.perf_counter() - start)
 
 
@@ -124,7 +128,7 @@ def sbc(
     missing = [p for p in params if p not in model.named_vars]
     if missing:
         raise ValueError(f"unknown parameter(s) {missing}")
-    observed = [v for v in model.observed_RVs]
+    observed = list(model.observed_RVs)
     if len(observed) != 1:
         raise ValueError(f"SBC here needs exactly one observed variable, the model has {len(observed)}")
     obs_name = observed[0].name
