@@ -40,6 +40,10 @@ from scipy import stats
 from recipes_utils.inference import fit_advi, sample_nuts, show_progress
 
 METHODS = ("nuts", "advi", "fullrank_advi", "pathfinder", "dadvi", "laplace")
+# fit_advi settings of the two ADVIs, shared by fit_method and make_fitter: mean-field stops by the recipes' rule;
+# full-rank runs a fixed number of steps with a decaying rate (it needs it to settle).
+ADVI_DEFAULTS = {"max_steps": 60_000}
+FULLRANK_DEFAULTS = {"max_steps": 40_000, "learning_rate": 0.005, "decay_steps": 10_000, "stop": False, "check": False}
 
 
 @dataclass(frozen=True)
@@ -110,13 +114,10 @@ def fit_method(
         kw = {"draws": draws, "tune": 1000, "chains": 4} | (nuts or {})
         idata = sample_nuts(model, seed=seed, **kw).idata
     elif method == "advi":
-        kw = {"max_steps": 60_000} | (advi or {})
-        approx = fit_advi(model, seed=seed, **kw)
+        approx = fit_advi(model, seed=seed, **ADVI_DEFAULTS | (advi or {}))
         idata = approx.sample(draws, seed=seed)
     elif method == "fullrank_advi":
-        kw = {"max_steps": 40_000, "learning_rate": 0.005, "decay_steps": 10_000, "stop": False,
-              "check": False} | (fullrank or {})  # fmt: skip
-        approx = fit_advi(model, seed=seed, method="fullrank_advi", **kw)
+        approx = fit_advi(model, seed=seed, method="fullrank_advi", **FULLRANK_DEFAULTS | (fullrank or {}))
         idata = approx.sample(draws, seed=seed)
     else:
         # Progress bars follow RECIPES_PROGRESS like sample_nuts' and fit_advi's; pymc-extras' notes on its defaults
@@ -234,8 +235,6 @@ class Fitter:
     # ADVI: pm.fit's step function compiled once; each fit resets the approximation's parameters and Adam's state to
     # their initial values, reseeds the Monte Carlo draws and runs it again (Inference.refine) under the stopping rule.
     def _compile_advi(self, method="advi"):
-        from recipes_utils.diagnostics import ELBOConvergence  # noqa: F401  (used in _fit_advi)
-
         kw = self._advi_settings(method)
         lr = pytensor.shared(np.asarray(kw["learning_rate"], dtype=pytensor.config.floatX), name="learning_rate")
         with self.model:
@@ -249,11 +248,9 @@ class Fitter:
         return {"inference": inference, "step": step, "lr": lr, "rngs": rngs, "initial": initial, "kw": kw}
 
     def _advi_settings(self, method):
-        if method == "advi":
-            return {"max_steps": 60_000, "learning_rate": 0.01, "decay_steps": None, "stop": True, "check": True} | (
-                self.settings)  # fmt: skip
-        return {"max_steps": 40_000, "learning_rate": 0.005, "decay_steps": 10_000, "stop": False,
-                "check": False} | self.settings  # fmt: skip
+        # fit_advi's own defaults, then fit_method's for this method, then the caller's
+        base = {"learning_rate": 0.01, "decay_steps": None, "stop": True, "check": True}
+        return base | (ADVI_DEFAULTS if method == "advi" else FULLRANK_DEFAULTS) | self.settings
 
     def _fit_advi(self, seed):
         from pymc.variational.inference import State
@@ -367,7 +364,7 @@ class Fitter:
         pf.make_single_pathfinder_fn = lambda *a, **k: st["single"]  # multipath_pathfinder's compile step, done once
         try:
             logging.getLogger("pymc_extras").setLevel(logging.ERROR)
-            kw = {k: v for k, v in st["kw"].items()}
+            kw = dict(st["kw"])
             result = pf.multipath_pathfinder(self.model, num_draws=self.draws, importance_sampling="psis",
                                              progressbar=show_progress(), concurrent=None, random_seed=seed,
                                              display_summary=False, **kw)  # fmt: skip
