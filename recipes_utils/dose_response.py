@@ -10,7 +10,9 @@ with priors on the population means and spreads given by :class:`FourPLPriors` (
 data: :func:`default_priors`).
 
 :func:`hierarchical_four_pl` builds it from a tidy DataFrame (one row per measurement, column names
-as arguments), with centred, non-centred or shared group effects (chosen by a rule by default), optional
+as arguments), with centred, non-centred or shared group effects (chosen by a rule by default) or centred ones sampled in
+a basis fitted to each curve (``"decorrelated"``, :func:`curve_preconditioner`), plate effects and a Student-t
+likelihood, optional
 minibatches (for ADVI), untreated controls shared by all groups, and an optional exact reduction of replicate
 measurements to sufficient statistics (``aggregate=True``), which leaves the posterior unchanged and makes every
 gradient evaluation cheaper. Three lines take a grouped table of your own to a checked fit::
@@ -42,6 +44,7 @@ __all__ = [
     "GroupedDoseResponse",
     "advi_psis_khat",
     "auto_parameterization",
+    "curve_preconditioner",
     "default_curve_priors",
     "default_priors",
     "four_pl_model",
@@ -510,11 +513,120 @@ def _resolve_parameterization(parameterization, prepared) -> dict:
     for name, form in chosen.items():
         if form == "auto":
             chosen[name] = auto_parameterization(prepared)
+        elif form == "decorrelated":
+            raise ValueError(
+                "parameterization 'decorrelated' applies to all four curve parameters together: pass it as a string, "
+                f"not in a dict (got it for {name})"
+            )
         elif form not in _FORMS:
             raise ValueError(
                 f"parameterization must be 'auto', 'centered', 'noncentered' or 'shared', got {form!r} for {name}"
             )
     return chosen
+
+
+#: Parameter order of the per-curve blocks used by ``parameterization="decorrelated"``.
+_CURVE_BLOCK = ("bottom", "top", "log_ec50", "log_hill")
+
+
+def curve_preconditioner(prepared: GroupedDoseResponse, priors: FourPLPriors, *, n_iter: int = 50):
+    """Each curve's approximate posterior mode and covariance, from the data alone, for ``"decorrelated"``.
+
+    A regularised least-squares fit of every curve at once (vectorised Levenberg-Marquardt on ``bottom``, ``top``,
+    ``log_ec50``, ``log_hill``, with a weak Normal penalty from ``priors``: mean ``<name>_mu``, sd
+    ``sqrt(<name>_mu_sd**2 + <name>_sd**2)``, the prior's spread of one group's value), then the Laplace covariance
+    ``(J'J / s**2 + prior precision)**-1`` at the fit, with ``s`` a robust (median absolute residual) noise scale.
+    Plate offsets and outliers are ignored: the result only sets the basis NUTS moves in, so an imperfect fit costs
+    efficiency, never correctness. The penalty keeps every curve's fit and covariance finite, also for a curve the
+    data barely inform (a flat response, doses far from its EC50).
+
+    Returns ``(center, chol)``: arrays of shape ``(n_groups, 4)`` and ``(n_groups, 4, 4)`` (lower Cholesky factors),
+    in the order bottom, top, log_ec50, log_hill.
+    """
+    x = np.asarray(prepared.log_conc, dtype=float)
+    y = np.asarray(prepared.response, dtype=float)
+    g = np.asarray(prepared.group_idx)
+    n_groups = len(prepared.groups)
+    # A shared control row carries group 0's code but belongs to every curve; leave it out of the pilot fit.
+    keep = ~np.asarray(prepared.shared_control, dtype=bool)
+    x, y, g = x[keep], y[keep], g[keep]
+    dosed = np.isfinite(x)
+    prior_mu = np.array([getattr(priors, f"{n}_mu") for n in _CURVE_BLOCK])
+    prior_sd = np.sqrt([getattr(priors, f"{n}_mu_sd") ** 2 + getattr(priors, f"{n}_sd") ** 2 for n in _CURVE_BLOCK])
+    prior_prec = 1.0 / prior_sd**2
+    pairs = [(i, j) for i in range(4) for j in range(i, 4)]
+
+    def residual_and_jacobian(theta):
+        b, t, e, lh = (theta[g, k] for k in range(4))
+        h = np.exp(lh)
+        xs = np.where(dosed, x, 0.0)
+        s = np.where(dosed, 0.5 * (1.0 - np.tanh(0.5 * h * (xs - e))), 1.0)  # 1 / (1 + exp(h (x - e))), stable
+        ds = s * (1.0 - s)
+        jac = np.stack([1.0 - s, s, (t - b) * h * ds, np.where(dosed, -(t - b) * ds * (xs - e) * h, 0.0)], axis=1)
+        return y - (b + (t - b) * s), jac
+
+    def normal_equations(theta, noise_var):
+        r, jac = residual_and_jacobian(theta)
+        jtj = np.zeros((n_groups, 4, 4))
+        for i, j in pairs:
+            jtj[:, i, j] = jtj[:, j, i] = np.bincount(g, jac[:, i] * jac[:, j], minlength=n_groups)
+        jtr = np.stack([np.bincount(g, jac[:, i] * r, minlength=n_groups) for i in range(4)], axis=1)
+        jtj /= noise_var
+        jtr /= noise_var
+        dev = theta - prior_mu
+        objective = 0.5 * np.bincount(g, r * r, minlength=n_groups) / noise_var + 0.5 * (dev**2 * prior_prec).sum(1)
+        hess = jtj + np.diag(prior_prec)
+        grad = jtr - dev * prior_prec  # minus the gradient of the objective
+        return objective, hess, grad, r
+
+    theta = np.tile(prior_mu, (n_groups, 1))
+    noise_var = float(np.var(y)) if len(y) > 1 and np.var(y) > 0 else 1.0
+    damping = np.full(n_groups, 1e-3)
+    for it in range(n_iter):
+        objective, hess, grad, r = normal_equations(theta, noise_var)
+        diag = np.einsum("gii->gi", hess)
+        step = np.linalg.solve(hess + damping[:, None, None] * np.eye(4) * diag[:, :, None], grad[:, :, None])[..., 0]
+        trial = theta + step
+        new_objective = normal_equations(trial, noise_var)[0]
+        better = np.isfinite(new_objective) & (new_objective <= objective)
+        theta = np.where(better[:, None], trial, theta)
+        damping = np.clip(np.where(better, damping / 3, damping * 4), 1e-9, 1e9)
+        if it in (4, 14):  # re-estimate the noise scale robustly once the curves are roughly right
+            mad = np.median(np.abs(r - np.median(r))) * 1.4826
+            if np.isfinite(mad) and mad > 0:
+                noise_var = mad**2
+    hess = normal_equations(theta, noise_var)[1]
+    cov = np.linalg.inv(hess)
+    cov = (cov + np.swapaxes(cov, 1, 2)) / 2
+    return theta, np.linalg.cholesky(cov)
+
+
+def _affine_curve_transform(center, chol):
+    """A PyMC transform for a ``(group, 4)`` variable: the sampler moves ``z`` with ``value = center + chol @ z``."""
+    import pytensor
+    import pytensor.tensor as pt
+    from pymc.logprob.transforms import Transform
+
+    dtype = pytensor.config.floatX  # float32 models stay float32
+    c = pt.constant(np.asarray(center, dtype=dtype))
+    lower = pt.constant(np.asarray(chol, dtype=dtype))
+    inverse = pt.constant(np.linalg.inv(chol).astype(dtype))
+    log_det = pt.constant(np.log(np.abs(np.einsum("gii->gi", chol))).sum(1).astype(dtype))
+
+    class AffineCurve(Transform):
+        name = "affine_curve"
+        ndim_supp = 1
+
+        def forward(self, value, *inputs):
+            return (inverse * (value - c)[:, None, :]).sum(-1)
+
+        def backward(self, value, *inputs):
+            return c + (lower * value[:, None, :]).sum(-1)
+
+        def log_jac_det(self, value, *inputs):
+            return pt.zeros_like(value[..., 0]) + log_det
+
+    return AffineCurve()
 
 
 def hierarchical_four_pl(
@@ -551,6 +663,14 @@ def hierarchical_four_pl(
         - ``"shared"``: one value for every group (``top[g] = top_mu``, no spread), as drc's models that share a
           limit between curves; required for ``top`` with ``shared_controls``.
         - ``"auto"`` (the default): :func:`auto_parameterization`'s rule.
+        - ``"decorrelated"``: the centred model, with each curve's four values (bottom, top, log_ec50, log_hill)
+          one row of a variable ``curve`` (dims ``group``, ``curve_param``) that NUTS moves in a basis fitted to the
+          data: ``curve[g] = center[g] + chol[g] @ z[g]``, with ``center`` and ``chol`` each curve's mode and Cholesky
+          factor of its covariance from :func:`curve_preconditioner`. A fixed linear change of variables (constant
+          Jacobian), so the posterior is exactly the centred one; it removes the within-curve correlations (log EC50
+          with top and bottom, Hill slope with the asymptotes) that a diagonal mass matrix cannot, so each draw
+          needs fewer leapfrog steps. Suits data-rich curves; the basis is fitted once, to the data the model is
+          built with (after ``pm.set_data`` the posterior stays right, the basis may fit less well).
 
         A dict such as ``{"top": "shared"}`` chooses per parameter; the ones left out follow the rule.
     aggregate
@@ -594,7 +714,16 @@ def hierarchical_four_pl(
         priors = default_priors(data, **columns_kw)
     if not isinstance(priors, FourPLPriors):
         raise TypeError(f"priors must be a FourPLPriors (or None for the defaults), got {type(priors).__name__}")
-    forms = _resolve_parameterization(parameterization, prepared)
+    decorrelated = isinstance(parameterization, str) and parameterization == "decorrelated"
+    if decorrelated:
+        if prepared.shared_control.any():
+            raise ValueError(
+                "parameterization='decorrelated' gives every group its own four curve parameters, but shared controls "
+                "need one top for all groups: use parameterization={'top': 'shared'} instead"
+            )
+        forms = dict.fromkeys(_GROUP_PARAMS, "centered")
+    else:
+        forms = _resolve_parameterization(parameterization, prepared)
     if likelihood not in ("normal", "student_t"):
         raise ValueError(f"likelihood must be 'normal' or 'student_t', got {likelihood!r}")
     if aggregate and (plate is not None or likelihood != "normal"):
@@ -638,9 +767,22 @@ def hierarchical_four_pl(
     coords = {"group": prepared.groups}
     if plate_labels is not None:
         coords["plate"] = plate_labels
+    if decorrelated:
+        coords["curve_param"] = list(_CURVE_BLOCK)
     with pm.Model(coords=coords) as model:
         group_values = {}
-        for name in _GROUP_PARAMS:
+        if decorrelated:
+            mus, sds = [], []
+            for name in _CURVE_BLOCK:
+                mus.append(pm.Normal(f"{name}_mu", mu=getattr(priors, f"{name}_mu"),
+                                     sigma=getattr(priors, f"{name}_mu_sd")))  # fmt: skip
+                sds.append(pm.HalfNormal(f"{name}_sd", sigma=getattr(priors, f"{name}_sd")))
+            center, chol = curve_preconditioner(prepared, priors)
+            curve = pm.Normal("curve", mu=pt.stack(mus), sigma=pt.stack(sds), dims=("group", "curve_param"),
+                              transform=_affine_curve_transform(center, chol))  # fmt: skip
+            for k, name in enumerate(_CURVE_BLOCK):
+                group_values[name] = pm.Deterministic(name, curve[:, k], dims="group")
+        for name in _GROUP_PARAMS if not decorrelated else ():
             mu = pm.Normal(f"{name}_mu", mu=getattr(priors, f"{name}_mu"), sigma=getattr(priors, f"{name}_mu_sd"))
             if forms[name] == "shared":
                 group_values[name] = pm.Deterministic(name, pt.ones(len(prepared.groups)) * mu, dims="group")

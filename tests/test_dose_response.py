@@ -12,6 +12,7 @@ from recipes_utils.dose_response import (
     FourPLPriors,
     advi_psis_khat,
     auto_parameterization,
+    curve_preconditioner,
     default_curve_priors,
     default_priors,
     group_psis_khat,
@@ -495,3 +496,77 @@ def test_plate_and_likelihood_arguments_are_checked():
 def test_shared_controls_keep_the_group_labels_type():
     model = hierarchical_four_pl(acid_like(), priors=PRIORS, shared_controls=999, parameterization={"top": "shared"})
     assert list(model.coords["group"]) == [0, 1, 2] and all(isinstance(g, int) for g in model.coords["group"])
+
+
+# --- the decorrelated parameterisation -------------------------------------------------------------
+
+
+def to_decorrelated(centred, decorrelated, point):
+    """The decorrelated model's point (its value variables) for a centred model's point: the same curves."""
+    import pytensor.tensor as pt
+
+    values = {}
+    for rv in centred.free_RVs:
+        transform, x = centred.rvs_to_transforms.get(rv), point[centred.rvs_to_values[rv].name]
+        values[rv.name] = transform.backward(pt.as_tensor(x)).eval() if transform else x
+    values["curve"] = np.stack([values[n] for n in ("bottom", "top", "log_ec50", "log_hill")], axis=1)
+    out = {}
+    for rv in decorrelated.free_RVs:
+        transform, x = decorrelated.rvs_to_transforms.get(rv), values[rv.name]
+        out[decorrelated.rvs_to_values[rv].name] = transform.forward(pt.as_tensor(x)).eval() if transform else x
+    return out
+
+
+@pytest.mark.parametrize("likelihood", ["normal", "student_t"])
+def test_decorrelated_is_the_centred_posterior_in_another_basis(likelihood):
+    sim = simulate_dose_response(8, 8 * 40, seed=3, n_plates=4, outlier_fraction=0.02)
+    priors = FourPLPriors(**{**PRIORS.__dict__, "plate_sd": 10.0})
+    kw = {"priors": priors, "plate": "plate", "likelihood": likelihood}
+    centred = hierarchical_four_pl(sim.data, parameterization="centered", **kw)
+    decorrelated = hierarchical_four_pl(sim.data, parameterization="decorrelated", **kw)
+    assert "curve" in {v.name for v in decorrelated.free_RVs}
+    assert list(decorrelated.coords["curve_param"]) == ["bottom", "top", "log_ec50", "log_hill"]
+    logp_c, logp_d = centred.compile_logp(jacobian=False), decorrelated.compile_logp(jacobian=False)
+    for point in random_points(centred, 3):
+        assert logp_d(to_decorrelated(centred, decorrelated, point)) == pytest.approx(logp_c(point), rel=1e-10)
+    # With the Jacobian the two differ by a constant (the transform is linear): the same posterior.
+    jac_c, jac_d = centred.compile_logp(), decorrelated.compile_logp()
+    diffs = [jac_d(to_decorrelated(centred, decorrelated, p)) - jac_c(p) for p in random_points(centred, 3, seed=1)]
+    assert np.ptp(diffs) < 1e-6 * abs(diffs[0]) + 1e-8
+    # The group variables keep their names (as Deterministics), so every downstream function works.
+    with decorrelated:
+        prior = pm.sample_prior_predictive(5, random_seed=1)
+    assert prior.prior["log_ec50"].shape == (1, 5, 8)
+
+
+def test_curve_preconditioner_finds_each_curve_and_its_uncertainty():
+    sim = simulate_dose_response(40, 40 * 64, seed=4)
+    center, chol = curve_preconditioner(prepare_grouped(sim.data), PRIORS)
+    assert center.shape == (40, 4) and chol.shape == (40, 4, 4)
+    truth = sim.truth.assign(log_hill=np.log(sim.truth["hill"]))[["bottom", "top", "log_ec50", "log_hill"]]
+    sd = np.sqrt((chol**2).sum(axis=2))
+    z = (truth.to_numpy() - center) / sd
+    # The fit is each curve's estimate and the sd its standard error: z-scores standard normal, roughly.
+    assert np.mean(np.abs(z) < 1.96) > 0.85 and np.abs(z).max() < 5
+    # The steep Hill slope correlates with the two asymptotes in opposite directions (doses symmetric about EC50).
+    cov = chol @ np.swapaxes(chol, 1, 2)
+    corr = cov / (sd[:, :, None] * sd[:, None, :])
+    assert np.median(corr[:, 0, 3]) > 0.2 and np.median(corr[:, 1, 3]) < -0.2
+
+
+def test_curve_preconditioner_stays_finite_for_curves_the_data_barely_inform():
+    sim = simulate_dose_response(3, 3 * 16, seed=5)
+    data = sim.data.copy()
+    data.loc[data["group"] == 0, "response"] = 50.0  # flat: no EC50, no slope in the data
+    data.loc[data["group"] == 1, "response"] *= 1e6  # far outside the priors' scale
+    center, chol = curve_preconditioner(prepare_grouped(data), PRIORS)
+    assert np.isfinite(center).all() and np.isfinite(chol).all()
+    assert (np.einsum("gii->gi", chol) > 0).all()
+
+
+def test_decorrelated_rejects_shared_controls_and_per_parameter_use():
+    with pytest.raises(ValueError, match="shared controls need one top"):
+        hierarchical_four_pl(acid_like(), priors=PRIORS, shared_controls=999, parameterization="decorrelated")
+    sim = simulate_dose_response(3, 3 * 16, seed=5)
+    with pytest.raises(ValueError, match="'decorrelated' applies to all four"):
+        hierarchical_four_pl(sim.data, priors=PRIORS, parameterization={"top": "decorrelated"})
