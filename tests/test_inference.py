@@ -177,3 +177,19 @@ def test_a_deterministic_that_changes_shape_with_the_data_is_compiled_afresh():
     inference.sample_nuts(model_for(np.zeros(10)), seed=1, draws=50, tune=50, chains=2, progress=False)
     fit = inference.sample_nuts(model_for(np.zeros(12)), seed=1, draws=50, tune=50, chains=2, progress=False)
     assert not fit.reused_compiled and fit.idata.posterior["fitted"].shape[-1] == 12
+
+
+def test_sample_numpyro_samples_the_same_posterior_through_jax():
+    y = np.random.default_rng(0).normal(3.0, 1.0, 50)
+    fit = inference.sample_numpyro(normal_model(y), seed=1, draws=500, tune=500, chains=2, progress=False)
+    assert fit.idata.posterior.sizes == {"chain": 2, "draw": 500}
+    # The posterior of mu: Normal likelihood, nearly flat prior: mean ybar, sd about s / sqrt(n).
+    mu = fit.idata.posterior["mu"]
+    assert abs(float(mu.mean()) - y.mean()) < 0.05
+    assert float(mu.std()) == pytest.approx(y.std(ddof=1) / np.sqrt(len(y)), rel=0.15)
+    assert fit.steps_per_draw > 0 and fit.divergences == 0
+    assert fit.gradients == int(fit.idata.sample_stats["n_steps"].sum())  # kept draws only: no warm-up statistics
+    with pytest.raises(ValueError, match="chain_method must be 'vectorized' or 'parallel'"):
+        inference.sample_numpyro(normal_model(y), seed=1, chain_method="sequential")
+    with pytest.raises(ValueError, match="draws must be an integer >= 1"):
+        inference.sample_numpyro(normal_model(y), seed=1, draws=0)
