@@ -9,6 +9,8 @@ plate="plate", likelihood=...)`` builds, centred, on ``simulate_dose_response`` 
 
 - ``pytensor-numba``: nutpie's compiled function (PyTensor's Numba backend), what ``sample_nuts`` samples with;
 - ``pytensor-jax``: nutpie's ``backend="jax"`` function (PyTensor's JAX backend);
+- ``pytensor-numba-float32`` / ``pytensor-jax-float32``: the same two for the model built with PyTensor's ``floatX``
+  set to float32 (data and parameters in single precision; nutpie passes the point in float64 and casts it);
 - ``jax-hand-float64`` / ``jax-hand-float32``: the same density written by hand in JAX (``jax.jit`` of
   ``jax.value_and_grad``), the floor a PyTensor backend could reach on this CPU.
 
@@ -188,6 +190,16 @@ def measure(likelihood, args):
         compile_s = time.perf_counter() - start
         rows.append({"implementation": f"pytensor-{backend}", "compile_s": compile_s,
                      "seconds_per_call": median_call_s(_caller(backend, compiled, x), args.calls)})  # fmt: skip
+    import pytensor
+
+    with pytensor.config.change_flags(floatX="float32"):  # the same model with every array and variable in float32
+        model32, _ = build(args.obs, args.groups, args.plates, likelihood)
+        for backend in ("numba", "jax"):
+            start = time.perf_counter()
+            compiled = nutpie.compile_pymc_model(model32, backend=backend)
+            compile_s = time.perf_counter() - start
+            rows.append({"implementation": f"pytensor-{backend}-float32", "compile_s": compile_s,
+                         "seconds_per_call": median_call_s(_caller(backend, compiled, x), args.calls)})  # fmt: skip
     for dtype, name in ((jnp.float64, "float64"), (jnp.float32, "float32")):
         start = time.perf_counter()
         fn, _ = (fn64, n_dim) if dtype == jnp.float64 else hand_written(model, priors, dtype)

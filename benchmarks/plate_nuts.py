@@ -1,11 +1,15 @@
 """Per-measurement NUTS on the hierarchical 4PL with plate effects: leapfrog steps per draw and ESS per gradient.
 
-    .venv/bin/python benchmarks/plate_nuts.py [--obs 40000] [--groups 300] [--plates 50] [--mass diag,low_rank]
+    .venv/bin/python benchmarks/plate_nuts.py [--obs 40000] [--groups 300] [--plates 50]
+        [--configs centered:diag,centered:low_rank,decorrelated:diag] [--float32] [--maxdepth 10]
+        [--target-accept 0.8]
 
 NUTS's cost is (gradients) x (cost of one gradient). ``benchmarks/plate_gradient.py`` measures the second; this
-measures the first, for each mass-matrix adaptation in ``--mass``: nutpie's diagonal one (the default) and its
-low-rank modified one, which learns the directions of strongly correlated parameters (a curve's log EC50 and top are
-correlated). The data: ``simulate_dose_response`` with plates and 1% outliers; the model: ``hierarchical_four_pl(...,
+measures the first, for each ``parameterization:mass`` pair in ``--configs``. Mass matrices: nutpie's diagonal one
+(the default) and its low-rank modified one, which learns the directions of strongly correlated parameters (a curve's
+log EC50 and top are correlated). Parameterisations: ``centered`` and ``decorrelated`` (the centred model sampled in
+each curve's own basis, fitted to the data by ``curve_preconditioner``; see ``hierarchical_four_pl``). ``--float32``
+samples with PyTensor's floatX set to float32 (the model and gradient in single precision). The data: ``simulate_dose_response`` with plates and 1% outliers; the model: ``hierarchical_four_pl(...,
 plate="plate")``, centred, Normal likelihood (the outliers stay in: the question is the sampler, not the fit).
 Reports wall time, mean leapfrog steps per kept draw, divergences, max r-hat, the smallest bulk ESS among the log
 EC50s and the plate effects, and that ESS per 1,000 gradients (over tuning and kept draws). Appends to
@@ -35,10 +39,17 @@ def main(argv=None):
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--tune", type=int, default=500)
     parser.add_argument("--draws", type=int, default=500)
-    parser.add_argument("--mass", default="diag,low_rank")
+    parser.add_argument("--configs", default="centered:diag,centered:low_rank,decorrelated:diag")
+    parser.add_argument("--float32", action="store_true")
+    parser.add_argument("--maxdepth", type=int, default=10, help="nutpie's cap on the tree depth (2**maxdepth steps)")
+    parser.add_argument("--target-accept", type=float, default=0.8)
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
+    if args.float32:
+        import pytensor
+
+        pytensor.config.floatX = "float32"
     import arviz as az
 
     from recipes_utils.data import simulate_dose_response
@@ -47,17 +58,20 @@ def main(argv=None):
 
     sim = simulate_dose_response(args.groups, args.obs, seed=1, n_plates=args.plates, outlier_fraction=0.01)
     priors = dataclasses.replace(SIMULATION_PRIORS, plate_sd=10.0)
-    model = hierarchical_four_pl(sim.data, priors=priors, parameterization="centered", plate="plate")
     rows = []
-    for mass in args.mass.split(","):
-        if mass not in ("diag", "low_rank"):
-            raise SystemExit(f"unknown mass matrix {mass!r}: diag or low_rank")
+    for config in args.configs.split(","):
+        form, _, mass = config.partition(":")
+        if form not in ("centered", "decorrelated") or mass not in ("diag", "low_rank"):
+            raise SystemExit(f"unknown config {config!r}: centered or decorrelated, then :diag or :low_rank")
+        model = hierarchical_four_pl(sim.data, priors=priors, parameterization=form, plate="plate")
         fit = sample_nuts(model, seed=1, chains=args.chains, tune=args.tune, draws=args.draws,
-                          low_rank=mass == "low_rank", progress=False)  # fmt: skip
+                          low_rank=mass == "low_rank", progress=False, maxdepth=args.maxdepth,
+                          target_accept=args.target_accept)  # fmt: skip
         summary = az.summary(fit.idata, kind="diagnostics", round_to="none")
         ess = az.ess(fit.idata, var_names=["log_ec50", "plate_effect"])
         min_ess = min(float(ess["log_ec50"].min()), float(ess["plate_effect"].min()))
-        rows.append({"mass_matrix": mass, "n_obs": args.obs, "n_groups": args.groups, "n_plates": args.plates,
+        rows.append({"parameterization": form, "mass_matrix": mass, "dtype": "float32" if args.float32 else "float64",
+                     "maxdepth": args.maxdepth, "target_accept": args.target_accept, "n_obs": args.obs, "n_groups": args.groups, "n_plates": args.plates,
                      "chains": args.chains, "tune": args.tune, "draws": args.draws, "seconds": fit.seconds,
                      "compile_s": fit.compile_seconds, "steps_per_draw": fit.steps_per_draw,
                      "gradients": fit.gradients, "divergences": fit.divergences,
@@ -69,7 +83,10 @@ def main(argv=None):
     table["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.out.exists():
-        table = pd.concat([pd.read_csv(args.out), table], ignore_index=True)
+        old = pd.read_csv(args.out)
+        old = old.assign(**{k: old.get(k, v) for k, v in (("parameterization", "centered"), ("dtype", "float64"),
+                                                              ("maxdepth", 10), ("target_accept", 0.8))})
+        table = pd.concat([old, table], ignore_index=True)[table.columns]
     table.to_csv(args.out, index=False)
     print(table.round(4).to_string(index=False))
     return table
