@@ -579,25 +579,41 @@ def curve_preconditioner(prepared: GroupedDoseResponse, priors: FourPLPriors, *,
         grad = jtr - dev * prior_prec  # minus the gradient of the objective
         return objective, hess, grad, r
 
+    prior_hess = np.diag(prior_prec)
+
+    def sanitised(hess, grad):
+        # A curve whose equations overflowed keeps still this iteration (and falls back to the prior below).
+        bad = ~(np.isfinite(hess).all(axis=(1, 2)) & np.isfinite(grad).all(axis=1))
+        return np.where(bad[:, None, None], prior_hess, hess), np.where(bad[:, None], 0.0, grad)
+
     theta = np.tile(prior_mu, (n_groups, 1))
     noise_var = float(np.var(y)) if len(y) > 1 and np.var(y) > 0 else 1.0
     damping = np.full(n_groups, 1e-3)
-    for it in range(n_iter):
-        objective, hess, grad, r = normal_equations(theta, noise_var)
-        diag = np.einsum("gii->gi", hess)
-        step = np.linalg.solve(hess + damping[:, None, None] * np.eye(4) * diag[:, :, None], grad[:, :, None])[..., 0]
-        trial = theta + step
-        new_objective = normal_equations(trial, noise_var)[0]
-        better = np.isfinite(new_objective) & (new_objective <= objective)
-        theta = np.where(better[:, None], trial, theta)
-        damping = np.clip(np.where(better, damping / 3, damping * 4), 1e-9, 1e9)
-        if it in (4, 14):  # re-estimate the noise scale robustly once the curves are roughly right
-            mad = np.median(np.abs(r - np.median(r))) * 1.4826
-            if np.isfinite(mad) and mad > 0:
-                noise_var = mad**2
-    hess = normal_equations(theta, noise_var)[1]
-    cov = np.linalg.inv(hess)
+    with np.errstate(all="ignore"):
+        for it in range(n_iter):
+            objective, hess, grad, r = normal_equations(theta, noise_var)
+            hess, grad = sanitised(hess, grad)
+            diag = np.einsum("gii->gi", hess)
+            lhs = hess + damping[:, None, None] * np.eye(4) * diag[:, :, None]
+            step = np.linalg.solve(lhs, grad[:, :, None])[..., 0]
+            trial = theta + np.where(np.isfinite(step), step, 0.0)
+            trial[:, 3] = np.clip(trial[:, 3], -8.0, 8.0)  # a Hill slope beyond e**8 is a step: no need to go further
+            new_objective = normal_equations(trial, noise_var)[0]
+            better = np.isfinite(new_objective) & (new_objective <= objective)
+            theta = np.where(better[:, None], trial, theta)
+            damping = np.clip(np.where(better, damping / 3, damping * 4), 1e-9, 1e9)
+            if it in (4, 14):  # re-estimate the noise scale robustly once the curves are roughly right
+                mad = np.median(np.abs(r - np.median(r))) * 1.4826
+                if np.isfinite(mad) and mad > 0:
+                    noise_var = mad**2
+        hess = sanitised(*normal_equations(theta, noise_var)[1:3])[0]
+        cov = np.linalg.inv(hess)
     cov = (cov + np.swapaxes(cov, 1, 2)) / 2
+    # Any curve left without a usable covariance (not finite, not positive definite) gets the prior's: still valid.
+    ok = np.isfinite(cov).all(axis=(1, 2)) & np.isfinite(theta).all(axis=1)
+    ok[ok] = np.linalg.eigvalsh(cov[ok]).min(axis=1) > 0
+    cov[~ok] = np.diag(prior_sd**2)
+    theta[~ok] = prior_mu
     return theta, np.linalg.cholesky(cov)
 
 
