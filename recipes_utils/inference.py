@@ -172,6 +172,14 @@ def _compile(model, backend: str, reuse: bool):
     return compiled, False
 
 
+def _check_nuts_settings(draws, tune, chains, target_accept) -> None:
+    for name, value, minimum in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+            raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if not 0 < target_accept < 1:
+        raise ValueError(f"target_accept must lie in (0, 1), got {target_accept}")
+
+
 def sample_nuts(
     model,
     *,
@@ -217,11 +225,7 @@ def sample_nuts(
     """
     import nutpie
 
-    for name, value, minimum in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-            raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if not 0 < target_accept < 1:
-        raise ValueError(f"target_accept must lie in (0, 1), got {target_accept}")
+    _check_nuts_settings(draws, tune, chains, target_accept)
     if backend not in ("numba", "jax"):
         raise ValueError(f"backend must be 'numba' or 'jax', got {backend!r}")
     progress = show_progress() if progress is None else bool(progress)
@@ -270,11 +274,7 @@ def sample_numpyro(
     """
     import pymc as pm
 
-    for name, value, minimum in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-            raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if not 0 < target_accept < 1:
-        raise ValueError(f"target_accept must lie in (0, 1), got {target_accept}")
+    _check_nuts_settings(draws, tune, chains, target_accept)
     if chain_method not in ("vectorized", "parallel"):
         raise ValueError(f"chain_method must be 'vectorized' or 'parallel', got {chain_method!r}")
     progress = show_progress() if progress is None else bool(progress)
