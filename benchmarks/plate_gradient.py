@@ -184,22 +184,20 @@ def measure(likelihood, args):
     check_against_pymc(model, fn64)
     rows = []
     x = x0.copy()
-    for backend in ("numba", "jax"):
-        start = time.perf_counter()
-        compiled = nutpie.compile_pymc_model(model, backend=backend)
-        compile_s = time.perf_counter() - start
-        rows.append({"implementation": f"pytensor-{backend}", "compile_s": compile_s,
-                     "seconds_per_call": median_call_s(_caller(backend, compiled, x), args.calls)})  # fmt: skip
+
+    def time_nutpie(m, suffix=""):
+        for backend in ("numba", "jax"):
+            start = time.perf_counter()
+            compiled = nutpie.compile_pymc_model(m, backend=backend)
+            compile_s = time.perf_counter() - start
+            rows.append({"implementation": f"pytensor-{backend}{suffix}", "compile_s": compile_s,
+                         "seconds_per_call": median_call_s(_caller(backend, compiled, x), args.calls)})  # fmt: skip
+
+    time_nutpie(model)
     import pytensor
 
     with pytensor.config.change_flags(floatX="float32"):  # the same model with every array and variable in float32
-        model32, _ = build(args.obs, args.groups, args.plates, likelihood)
-        for backend in ("numba", "jax"):
-            start = time.perf_counter()
-            compiled = nutpie.compile_pymc_model(model32, backend=backend)
-            compile_s = time.perf_counter() - start
-            rows.append({"implementation": f"pytensor-{backend}-float32", "compile_s": compile_s,
-                         "seconds_per_call": median_call_s(_caller(backend, compiled, x), args.calls)})  # fmt: skip
+        time_nutpie(build(args.obs, args.groups, args.plates, likelihood)[0], "-float32")
     for dtype, name in ((jnp.float64, "float64"), (jnp.float32, "float32")):
         start = time.perf_counter()
         fn, _ = (fn64, n_dim) if dtype == jnp.float64 else hand_written(model, priors, dtype)
