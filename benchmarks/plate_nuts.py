@@ -9,7 +9,8 @@ measures the first, for each ``parameterization:mass`` pair in ``--configs``. Ma
 (the default) and its low-rank modified one, which learns the directions of strongly correlated parameters (a curve's
 log EC50 and top are correlated). Parameterisations: ``centered`` and ``decorrelated`` (the centred model sampled in
 each curve's own basis, fitted to the data by ``curve_preconditioner``; see ``hierarchical_four_pl``). ``--float32``
-samples with PyTensor's floatX set to float32 (the model and gradient in single precision). The data: ``simulate_dose_response`` with plates and 1% outliers; the model: ``hierarchical_four_pl(...,
+samples with PyTensor's floatX set to float32 (the model and gradient in single precision; the plate offsets
+are then written out, see ``benchmarks/zerosum_float32_repro.py``). The data: ``simulate_dose_response`` with plates and 1% outliers; the model: ``hierarchical_four_pl(...,
 plate="plate")``, centred, Normal likelihood (the outliers stay in: the question is the sampler, not the fit).
 Reports wall time, mean leapfrog steps per kept draw, divergences, max r-hat, the smallest bulk ESS among the log
 EC50s and the plate effects, and that ESS per 1,000 gradients (over tuning and kept draws). Appends to

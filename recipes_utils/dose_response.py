@@ -645,6 +645,31 @@ def _affine_curve_transform(center, chol):
     return AffineCurve()
 
 
+def _zero_sum_normal(name, sigma, *, dims, explicit: bool | None = None):
+    """``pm.ZeroSumNormal(name, sigma, dims=dims)`` (one zero-sum axis), written out in float32 models.
+
+    PyMC's ZeroSumNormal log density checks that the values average to zero within an absolute 1e-9, whatever
+    ``floatX`` is; its own transform's float32 rounding breaks that at almost every point, so the density is
+    ``-inf`` there and NUTS diverges on every draw (``benchmarks/zerosum_float32_repro.py``). Written out, the
+    same distribution is a Normal(0, sigma) on the ``n - 1`` free coordinates mapped onto the zero-sum values by
+    PyMC's own ``ZeroSumTransform`` (an isometry, zero log-Jacobian): the same density, without the check. The
+    free variable is then ``<name>_free`` and ``name`` a Deterministic. ``explicit=None`` writes it out in float32
+    only.
+    """
+    import pymc as pm
+    import pytensor
+    from pymc.distributions.transforms import ZeroSumTransform
+
+    if explicit is None:
+        explicit = pytensor.config.floatX == "float32"
+    if not explicit:
+        return pm.ZeroSumNormal(name, sigma=sigma, dims=dims)
+    model = pm.modelcontext(None)
+    n = len(model.coords[dims])
+    free = pm.Normal(f"{name}_free", mu=0.0, sigma=sigma, shape=n - 1)
+    return pm.Deterministic(name, ZeroSumTransform.extend_axis(free, axis=-1), dims=dims)
+
+
 def hierarchical_four_pl(
     data: pd.DataFrame,
     *,
@@ -824,7 +849,7 @@ def hierarchical_four_pl(
         )  # fmt: skip
         if plate_idx is not None:
             plate_sd = pm.HalfNormal("plate_sd", sigma=priors.plate_sd)
-            plate_effect = pm.ZeroSumNormal("plate_effect", sigma=plate_sd, dims="plate")
+            plate_effect = _zero_sum_normal("plate_effect", plate_sd, dims="plate")
             mu_obs = mu_obs + plate_effect[col["plate_idx"]]
         total_size = n_rows if batch_size is not None else None
         if aggregate:
