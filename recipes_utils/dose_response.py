@@ -723,8 +723,9 @@ def hierarchical_four_pl(
     batch_size
         Fit on minibatches of rows (or of cells, with ``aggregate``) for ADVI: one ``pm.Minibatch`` call
         draws matching rows of every array and the likelihood is scaled with ``total_size``. NUTS needs
-        the full data; leave it ``None``. Without minibatches the arrays are ``pm.Data`` containers (``log_conc``,
-        ``group_idx``, ``y``; with ``aggregate`` the ``cell_*`` ones), so one compiled model can take new data.
+        the full data; leave it ``None``. The arrays are ``pm.Data`` containers (``log_conc``, ``group_idx``, ``y``;
+        with ``aggregate`` the ``cell_*`` ones), so one compiled model can take new data, and the compiled code does
+        not embed the data (Numba's disk cache skips code that embeds an array of over 1 MB).
     plate
         The column naming each measurement's plate (batch): adds an additive offset per plate,
         ``plate_effect ~ ZeroSumNormal(plate_sd)`` (zero-sum, so it cannot trade places with the curves' levels;
@@ -838,7 +839,10 @@ def hierarchical_four_pl(
         sigma = pm.HalfNormal("sigma", sigma=priors.sigma)
 
         if batch_size is not None:
-            col = dict(zip(columns, pm.Minibatch(*columns.values(), batch_size=int(batch_size))))
+            # pm.Data, not constants, under the minibatch: Numba does not cache a function that embeds an array of
+            # over 1 MB, so with constants every run compiled the ADVI step function afresh
+            shared = [pm.Data(name, values) for name, values in columns.items()]
+            col = dict(zip(columns, pm.Minibatch(*shared, batch_size=int(batch_size))))
         else:
             col = {name: pm.Data(name, values) for name, values in columns.items()}
         prefix = "cell_" if aggregate else ""

@@ -106,7 +106,8 @@ def softmax_regression(
     batch_size
         If given, fit on minibatches: one ``pm.Minibatch`` call draws matching rows of ``X`` and ``y``,
         and the likelihood is scaled with ``total_size=n``. For ADVI only (NUTS needs full data); seed
-        the batches with ``pm.fit(random_seed=...)``. Without it ``X`` is a ``pm.Data`` container named ``X``.
+        the batches with ``pm.fit(random_seed=...)``. ``X`` is a ``pm.Data`` container named ``X`` either way (with
+        minibatches the labels too, ``labels``: the compiled step function then embeds no data, and Numba's disk cache keeps it).
     """
     import pymc as pm
 
@@ -152,8 +153,10 @@ def _data_or_minibatch(X, y, batch_size):
     n = X.shape[0]
     if not 1 <= int(batch_size) <= n:
         raise ValueError(f"batch_size must lie in 1..{n}, got {batch_size}")
-    # int32 labels: Categorical would otherwise cast the minibatch, which PyMC rejects as observed data
-    return pm.Minibatch(X, y.astype("int32"), batch_size=int(batch_size))
+    # int32 labels: Categorical would otherwise cast the minibatch, which PyMC rejects as observed data. Both arrays go
+    # in as pm.Data, not as constants: Numba does not cache a compiled function that embeds an array of over 1 MB (a
+    # "dynamic global"), so with constants every run compiled the ADVI step function afresh.
+    return pm.Minibatch(pm.Data("X", X), pm.Data("labels", y.astype("int32")), batch_size=int(batch_size))
 
 
 def _check_classification_data(X, y, feature_names, class_names):

@@ -64,3 +64,33 @@ def test_curve_draws():
     np.testing.assert_allclose(curves, [[10.0, 5.0]] * 6)
     with pytest.raises(KeyError, match="posterior lacks"):
         curve_draws(post.drop_vars("hill"), np.array([0.0]))
+
+
+@pytest.mark.parametrize("builder", ["softmax", "bnn", "dose_response"])
+def test_minibatch_models_embed_no_large_array_in_the_graph(builder):
+    # Numba does not cache a compiled function that embeds an array of over 1 MB (it becomes a "dynamic global"), so a
+    # minibatch model whose data were graph constants compiled its ADVI step function afresh on every run.
+    from pytensor.graph.traversal import ancestors
+    from pytensor.tensor.sharedvar import TensorSharedVariable
+    from pytensor.tensor.variable import TensorConstant
+
+    from recipes_utils.data import simulate_dose_response
+    from recipes_utils.dose_response import SIMULATION_PRIORS, hierarchical_four_pl
+    from recipes_utils.models import bayesian_neural_network, softmax_regression
+
+    rng = np.random.default_rng(0)
+    n = 20_000  # 20,000 x 8 floats: 1.3 MB
+    X, y = rng.normal(size=(n, 8)), rng.integers(0, 3, n)
+    classes = ["a", "b", "c"]
+    if builder == "softmax":
+        model = softmax_regression(X, y, feature_names=[f"f{i}" for i in range(8)], class_names=classes, batch_size=64)
+    elif builder == "bnn":
+        model = bayesian_neural_network(X, y, hidden=(4,), class_names=classes, batch_size=64)
+    else:
+        data = simulate_dose_response(20, 160_000, seed=1).data  # 160,000 rows: each column over 1 MB
+        model = hierarchical_four_pl(data, priors=SIMULATION_PRIORS, parameterization="centered", batch_size=64)
+    nodes = list(ancestors([model.logp()]))
+    sizes = [v.data.nbytes for v in nodes if isinstance(v, TensorConstant)]
+    assert max(sizes, default=0) < 1e6, f"a constant of {max(sizes) / 1e6:.1f} MB in the graph"
+    rows = 160_000 if builder == "dose_response" else n
+    assert any(isinstance(v, TensorSharedVariable) and v.get_value().shape[:1] == (rows,) for v in nodes), "no shared data"
