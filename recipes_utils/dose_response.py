@@ -889,6 +889,13 @@ def hierarchical_four_pl(
     return model
 
 
+def _minibatched(model) -> bool:
+    """Whether the model's observed data come through ``pm.Minibatch`` (``hierarchical_four_pl(batch_size=...)``)."""
+    from pymc.data import MinibatchOp
+
+    return any(isinstance(getattr(model.rvs_to_values[rv].owner, "op", None), MinibatchOp) for rv in model.observed_RVs)
+
+
 def _without_potentials(model):
     """The within-cell Potential is part of the likelihood of sigma, already in the posterior draws; forward
     sampling from those draws does not use it (and PyMC would warn that it ignores it)."""
@@ -912,6 +919,9 @@ def log_likelihood(model, idata, *, extend: bool = True):
     import pymc as pm
     from pymc.model.fgraph import clone_model
 
+    if _minibatched(model):
+        raise ValueError("log_likelihood needs a model from hierarchical_four_pl without batch_size (a minibatch "
+                         "model's likelihood sees a random batch of rows, not each measurement)")  # fmt: skip
     if "response" in model.named_vars and "y" in model.named_vars:
         out = pm.compute_log_likelihood(idata, model=model, var_names=["response"], extend_inferencedata=False,
                                         progressbar=False)  # fmt: skip
@@ -927,8 +937,7 @@ def log_likelihood(model, idata, *, extend: bool = True):
         ll = pp.posterior_predictive[["response"]]
         ll = ll.rename({ll["response"].dims[-1]: "measurement"})
     else:
-        raise ValueError("log_likelihood needs a model from hierarchical_four_pl without batch_size (minibatch models "
-                         "carry no per-measurement data)")  # fmt: skip
+        raise ValueError("log_likelihood needs a model from hierarchical_four_pl (without batch_size)")
     if extend:
         if "log_likelihood" in idata:
             del idata["log_likelihood"]
@@ -945,6 +954,8 @@ def posterior_predictive(model, idata, *, seed=None, extend: bool = True):
     import pymc as pm
     from pymc.model.fgraph import clone_model
 
+    if _minibatched(model):
+        raise ValueError("posterior_predictive needs a model from hierarchical_four_pl without batch_size")
     if "response" in model.named_vars and "y" in model.named_vars:
         with model:
             pp = pm.sample_posterior_predictive(idata, var_names=["response"], random_seed=seed, progressbar=False)
@@ -1113,6 +1124,8 @@ def group_psis_khat(approx, model, n_draws: int = 1000, seed: int = 0) -> np.nda
         raise ValueError("group_psis_khat takes a mean-field approximation (method='advi')")
     if not isinstance(n_draws, int | np.integer) or n_draws < 100:
         raise ValueError(f"n_draws must be an int >= 100 (the Pareto fit needs a tail), got {n_draws}")
+    if _minibatched(model):
+        raise ValueError("group_psis_khat needs a model from hierarchical_four_pl without batch_size")
     if "cell_group_idx" in model.named_vars:
         obs, group_idx = model["response_mean"], model["cell_group_idx"].get_value()
     elif "group_idx" in model.named_vars and "response" in model.named_vars:

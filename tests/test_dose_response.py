@@ -399,8 +399,12 @@ def test_aggregated_log_likelihood_and_predictions_are_per_measurement():
     diff = pp.mean(("chain", "draw")).to_numpy() - pp_raw.mean(("chain", "draw")).to_numpy()
     se = np.sqrt((pp.var(("chain", "draw")).to_numpy() + pp_raw.var(("chain", "draw")).to_numpy()) / 40)
     assert np.mean(np.abs(diff) < 5 * se) > 0.95
-    with pytest.raises(ValueError, match="without batch_size"):
-        log_likelihood(hierarchical_four_pl(data, priors=PRIORS, batch_size=10), idata)
+    for aggregate in (False, True):
+        minibatch = hierarchical_four_pl(data, priors=PRIORS, batch_size=10, aggregate=aggregate)
+        with pytest.raises(ValueError, match="without batch_size"):
+            log_likelihood(minibatch, idata)
+        with pytest.raises(ValueError, match="without batch_size"):
+            posterior_predictive(minibatch, idata)
 
 
 def test_predict_curves_from_the_model_equals_the_numpy_curve():
