@@ -106,8 +106,8 @@ def softmax_regression(
     batch_size
         If given, fit on minibatches: one ``pm.Minibatch`` call draws matching rows of ``X`` and ``y``,
         and the likelihood is scaled with ``total_size=n``. For ADVI only (NUTS needs full data); seed
-        the batches with ``pm.fit(random_seed=...)``. ``X`` is a ``pm.Data`` container named ``X`` either way (with
-        minibatches the labels too, ``labels``: the compiled step function then embeds no data, and Numba's disk cache keeps it).
+        the batches with ``pm.fit(random_seed=...)``. Either way ``X`` and the labels are ``pm.Data`` containers
+        (``X``, ``labels``): compiled code then embeds no data, and Numba's disk cache keeps it.
     """
     import pymc as pm
 
@@ -144,12 +144,12 @@ def _categorical_output(logits, y_data, n, batch_size):
 
 
 def _data_or_minibatch(X, y, batch_size):
-    """``X`` as a ``pm.Data`` container and the labels, or one ``pm.Minibatch`` call drawing matching rows of both
+    """``X`` and the labels as ``pm.Data`` containers, or one ``pm.Minibatch`` call drawing matching rows of both
     (call inside a model)."""
     import pymc as pm
 
-    if batch_size is None:
-        return pm.Data("X", X), y
+    if batch_size is None:  # the labels as pm.Data too, for the reason below
+        return pm.Data("X", X), None if y is None else pm.Data("labels", np.asarray(y).astype("int32"))
     n = X.shape[0]
     if not 1 <= int(batch_size) <= n:
         raise ValueError(f"batch_size must lie in 1..{n}, got {batch_size}")

@@ -66,10 +66,11 @@ def test_curve_draws():
         curve_draws(post.drop_vars("hill"), np.array([0.0]))
 
 
+@pytest.mark.parametrize("batch_size", [None, 64])
 @pytest.mark.parametrize("builder", ["softmax", "bnn", "dose_response"])
-def test_minibatch_models_embed_no_large_array_in_the_graph(builder):
+def test_models_embed_no_large_array_in_the_graph(builder, batch_size):
     # Numba does not cache a compiled function that embeds an array of over 1 MB (it becomes a "dynamic global"), so a
-    # minibatch model whose data were graph constants compiled its ADVI step function afresh on every run.
+    # model whose data were graph constants compiled afresh on every run (minibatch ADVI's step function did).
     from pytensor.graph.traversal import ancestors
     from pytensor.tensor.sharedvar import TensorSharedVariable
     from pytensor.tensor.variable import TensorConstant
@@ -79,16 +80,18 @@ def test_minibatch_models_embed_no_large_array_in_the_graph(builder):
     from recipes_utils.models import bayesian_neural_network, softmax_regression
 
     rng = np.random.default_rng(0)
-    n = 20_000  # 20,000 x 8 floats: 1.3 MB
+    n = 300_000  # labels: 1.2 MB as int32
     X, y = rng.normal(size=(n, 8)), rng.integers(0, 3, n)
     classes = ["a", "b", "c"]
     if builder == "softmax":
-        model = softmax_regression(X, y, feature_names=[f"f{i}" for i in range(8)], class_names=classes, batch_size=64)
+        names = [f"f{i}" for i in range(8)]
+        model = softmax_regression(X, y, feature_names=names, class_names=classes, batch_size=batch_size)
     elif builder == "bnn":
-        model = bayesian_neural_network(X, y, hidden=(4,), class_names=classes, batch_size=64)
+        model = bayesian_neural_network(X, y, hidden=(4,), class_names=classes, batch_size=batch_size)
     else:
         data = simulate_dose_response(20, 160_000, seed=1).data  # 160,000 rows: each column over 1 MB
-        model = hierarchical_four_pl(data, priors=SIMULATION_PRIORS, parameterization="centered", batch_size=64)
+        model = hierarchical_four_pl(data, priors=SIMULATION_PRIORS, parameterization="centered",
+                                     batch_size=batch_size)
     nodes = list(ancestors([model.logp()]))
     sizes = [v.data.nbytes for v in nodes if isinstance(v, TensorConstant)]
     assert max(sizes, default=0) < 1e6, f"a constant of {max(sizes) / 1e6:.1f} MB in the graph"
