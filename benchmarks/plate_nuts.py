@@ -13,7 +13,9 @@ samples with PyTensor's floatX set to float32 (the model and gradient in single 
 are then written out, see ``benchmarks/zerosum_float32_repro.py``). The data: ``simulate_dose_response`` with plates and 1% outliers; the model: ``hierarchical_four_pl(...,
 plate="plate")``, centred, Normal likelihood (the outliers stay in: the question is the sampler, not the fit).
 Reports wall time, mean leapfrog steps per kept draw, divergences, max r-hat, the smallest bulk ESS among the log
-EC50s and the plate effects, and that ESS per 1,000 gradients (over tuning and kept draws). Appends to
+EC50s and the plate effects, that ESS per 1,000 gradients (over tuning and kept draws), the share of the true log EC50s
+and plate offsets inside the 94% intervals, and the process's peak resident memory (GiB, Linux; rows before 2026-12-02
+have no such columns). Appends to
 benchmarks/results/plate_nuts.csv (one row per run).
 """
 
@@ -23,6 +25,7 @@ import argparse
 import dataclasses
 import os
 import platform
+import resource
 import time
 import warnings
 from pathlib import Path
@@ -54,7 +57,7 @@ def main(argv=None):
     import arviz as az
 
     from recipes_utils.data import simulate_dose_response
-    from recipes_utils.dose_response import SIMULATION_PRIORS, hierarchical_four_pl
+    from recipes_utils.dose_response import SIMULATION_PRIORS, hierarchical_four_pl, interval_coverage
     from recipes_utils.inference import sample_nuts
 
     sim = simulate_dose_response(args.groups, args.obs, seed=1, n_plates=args.plates, outlier_fraction=0.01)
@@ -71,13 +74,22 @@ def main(argv=None):
         summary = az.summary(fit.idata, kind="diagnostics", round_to="none")
         ess = az.ess(fit.idata, var_names=["log_ec50", "plate_effect"])
         min_ess = min(float(ess["log_ec50"].min()), float(ess["plate_effect"].min()))
+        post = fit.idata.posterior
+        offsets = sim.plate_effects.loc[sorted(sim.data["plate"].unique())].to_numpy(dtype=float)
+        coverage = {
+            "log_ec50": interval_coverage(post, sim.truth[["log_ec50"]], prob=0.94)["log_ec50"],
+            "plates": interval_coverage(post[["plate_effect"]].rename({"plate": "group"}),  # zero-sum: centred truth
+                                        pd.DataFrame({"plate_effect": offsets - offsets.mean()}), prob=0.94)["plate_effect"],
+        }  # fmt: skip
         rows.append({"parameterization": form, "mass_matrix": mass, "dtype": "float32" if args.float32 else "float64",
                      "maxdepth": args.maxdepth, "target_accept": args.target_accept, "n_obs": args.obs, "n_groups": args.groups, "n_plates": args.plates,
                      "chains": args.chains, "tune": args.tune, "draws": args.draws, "seconds": fit.seconds,
                      "compile_s": fit.compile_seconds, "steps_per_draw": fit.steps_per_draw,
                      "gradients": fit.gradients, "divergences": fit.divergences,
                      "max_rhat": float(summary["r_hat"].max()), "min_ess_bulk_ec50_plates": min_ess,
-                     "ess_per_1000_gradients": 1000 * min_ess / fit.gradients})  # fmt: skip
+                     "ess_per_1000_gradients": 1000 * min_ess / fit.gradients,
+                     "coverage_log_ec50": coverage["log_ec50"], "coverage_plates": coverage["plates"],
+                     "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20})  # fmt: skip
         print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
     table["date"] = time.strftime("%Y-%m-%d")
