@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/plate_nuts.py [--obs 40000] [--groups 300] [--plates 50]
         [--configs centered:diag,centered:low_rank,decorrelated:diag] [--float32] [--maxdepth 10]
-        [--target-accept 0.8]
+        [--target-accept 0.8] [--likelihood normal]
 
 NUTS's cost is (gradients) x (cost of one gradient). ``benchmarks/plate_gradient.py`` measures the second; this
 measures the first, for each ``parameterization:mass`` pair in ``--configs``. Mass matrices: nutpie's diagonal one
@@ -11,11 +11,12 @@ log EC50 and top are correlated). Parameterisations: ``centered`` and ``decorrel
 each curve's own basis, fitted to the data by ``curve_preconditioner``; see ``hierarchical_four_pl``). ``--float32``
 samples with PyTensor's floatX set to float32 (the model and gradient in single precision; the plate offsets
 are then written out, see ``benchmarks/zerosum_float32_repro.py``). The data: ``simulate_dose_response`` with plates and 1% outliers; the model: ``hierarchical_four_pl(...,
-plate="plate")``, centred, Normal likelihood (the outliers stay in: the question is the sampler, not the fit).
+plate="plate")``, Normal likelihood by default (the outliers stay in: the question is the sampler, not the fit;
+``--likelihood student_t`` for the plates recipe's robust model, its degrees of freedom estimated).
 Reports wall time, mean leapfrog steps per kept draw, divergences, max r-hat, the smallest bulk ESS among the log
 EC50s and the plate effects, that ESS per 1,000 gradients (over tuning and kept draws), the share of the true log EC50s
 and plate offsets inside the 94% intervals, and the process's peak resident memory (GiB, Linux; rows before 2026-12-02
-have no such columns). Appends to
+have no such columns), and which parameter had the largest r-hat (rows before the Student-t option have none). Appends to
 benchmarks/results/plate_nuts.csv (one row per run).
 """
 
@@ -47,6 +48,7 @@ def main(argv=None):
     parser.add_argument("--float32", action="store_true")
     parser.add_argument("--maxdepth", type=int, default=10, help="nutpie's cap on the tree depth (2**maxdepth steps)")
     parser.add_argument("--target-accept", type=float, default=0.8)
+    parser.add_argument("--likelihood", choices=["normal", "student_t"], default="normal")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
@@ -67,7 +69,8 @@ def main(argv=None):
         form, _, mass = config.partition(":")
         if form not in ("centered", "decorrelated") or mass not in ("diag", "low_rank"):
             raise SystemExit(f"unknown config {config!r}: centered or decorrelated, then :diag or :low_rank")
-        model = hierarchical_four_pl(sim.data, priors=priors, parameterization=form, plate="plate")
+        model = hierarchical_four_pl(sim.data, priors=priors, parameterization=form, plate="plate",
+                                    likelihood=args.likelihood)
         fit = sample_nuts(model, seed=1, chains=args.chains, tune=args.tune, draws=args.draws,
                           low_rank=mass == "low_rank", progress=False, maxdepth=args.maxdepth,
                           target_accept=args.target_accept)  # fmt: skip
@@ -82,11 +85,12 @@ def main(argv=None):
                                         pd.DataFrame({"plate_effect": offsets - offsets.mean()}), prob=0.94)["plate_effect"],
         }  # fmt: skip
         rows.append({"parameterization": form, "mass_matrix": mass, "dtype": "float32" if args.float32 else "float64",
-                     "maxdepth": args.maxdepth, "target_accept": args.target_accept, "n_obs": args.obs, "n_groups": args.groups, "n_plates": args.plates,
+                     "maxdepth": args.maxdepth, "target_accept": args.target_accept, "likelihood": args.likelihood, "n_obs": args.obs, "n_groups": args.groups, "n_plates": args.plates,
                      "chains": args.chains, "tune": args.tune, "draws": args.draws, "seconds": fit.seconds,
                      "compile_s": fit.compile_seconds, "steps_per_draw": fit.steps_per_draw,
                      "gradients": fit.gradients, "divergences": fit.divergences,
-                     "max_rhat": float(summary["r_hat"].max()), "min_ess_bulk_ec50_plates": min_ess,
+                     "max_rhat": float(summary["r_hat"].max()), "max_rhat_of": str(summary["r_hat"].idxmax()),
+                     "min_ess_bulk_ec50_plates": min_ess,
                      "ess_per_1000_gradients": 1000 * min_ess / fit.gradients,
                      "coverage_log_ec50": coverage["log_ec50"], "coverage_plates": coverage["plates"],
                      "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20})  # fmt: skip
@@ -98,7 +102,8 @@ def main(argv=None):
     if args.out.exists():
         old = pd.read_csv(args.out)
         old = old.assign(**{k: old.get(k, v) for k, v in (("parameterization", "centered"), ("dtype", "float64"),
-                                                              ("maxdepth", 10), ("target_accept", 0.8))})
+                                                              ("maxdepth", 10), ("target_accept", 0.8),
+                                                              ("likelihood", "normal"))})
         table = pd.concat([old, table], ignore_index=True)[table.columns]
     table.to_csv(args.out, index=False)
     print(table.round(4).to_string(index=False))
