@@ -44,6 +44,7 @@ __all__ = [
     "GroupedDoseResponse",
     "advi_psis_khat",
     "auto_parameterization",
+    "curve_points",
     "curve_preconditioner",
     "default_curve_priors",
     "default_priors",
@@ -478,6 +479,28 @@ def auto_parameterization(prepared: GroupedDoseResponse) -> str:
     return "noncentered"
 
 
+def curve_points(group_idx, log_conc):
+    """The distinct (group, log concentration) points of the rows, and each row's point.
+
+    Returns ``point_group_idx``, ``point_log_conc`` (the points, sorted by group, then concentration) and
+    ``point_of_row`` (int64, ``point_log_conc[point_of_row] == log_conc``), so a curve evaluated at the points and
+    indexed with ``point_of_row`` gives every row its value. Replicates and plates repeat a few doses many times:
+    ``hierarchical_four_pl`` evaluates the 4PL at the points, which makes its gradient cheaper than one curve value
+    per row, with the same density (unlike ``aggregate``, any likelihood and per-row offsets such as plates work).
+    A log concentration of ``-inf`` (an untreated control) is a point like any other.
+    """
+    group_idx = np.asarray(group_idx)
+    log_conc = np.asarray(log_conc, dtype=float)
+    if group_idx.ndim != 1 or group_idx.shape != log_conc.shape:
+        raise ValueError(f"group_idx and log_conc must be 1-D of the same length, got {group_idx.shape}, {log_conc.shape}")
+    if np.isnan(log_conc).any():
+        raise ValueError("log_conc has NaN values")
+    frame = pd.DataFrame({"g": group_idx, "x": log_conc})
+    by_point = frame.groupby(["g", "x"], sort=True)
+    points = by_point.size().index.to_frame(index=False)
+    return points["g"].to_numpy(dtype="int64"), points["x"].to_numpy(dtype=float), by_point.ngroup().to_numpy("int64")
+
+
 def replicate_cells(group_idx, log_conc, response) -> pd.DataFrame:
     """Collapse replicate measurements (same group, same concentration) to sufficient statistics.
 
@@ -723,9 +746,14 @@ def hierarchical_four_pl(
     batch_size
         Fit on minibatches of rows (or of cells, with ``aggregate``) for ADVI: one ``pm.Minibatch`` call
         draws matching rows of every array and the likelihood is scaled with ``total_size``. NUTS needs
-        the full data; leave it ``None``. The arrays are ``pm.Data`` containers (``log_conc``, ``group_idx``, ``y``;
-        with ``aggregate`` the ``cell_*`` ones), so one compiled model can take new data, and the compiled code does
-        not embed the data (Numba's disk cache skips code that embeds an array of over 1 MB).
+        the full data; leave it ``None``. The arrays are ``pm.Data`` containers, so one compiled model can take new
+        data, and the compiled code does not embed the data (Numba's disk cache skips code that embeds an array of
+        over 1 MB): with ``batch_size`` ``log_conc``, ``group_idx``, ``y`` (and ``plate_idx``); with ``aggregate``
+        the ``cell_*`` ones; otherwise (one term per measurement, the full data) ``y``, ``plate_idx`` and the
+        curve's points from :func:`curve_points` (``point_group_idx``, ``point_log_conc``, ``point_of_row``): the
+        4PL is evaluated once per distinct (group, concentration) and indexed out to the rows, the same density
+        with a cheaper gradient. New responses for the same design go in with ``pm.set_data({"y": ...})``; a new
+        design needs a new model.
     plate
         The column naming each measurement's plate (batch): adds an additive offset per plate,
         ``plate_effect ~ ZeroSumNormal(plate_sd)`` (zero-sum, so it cannot trade places with the curves' levels;
@@ -798,11 +826,20 @@ def hierarchical_four_pl(
             "cell_mean": cells["mean"].to_numpy(),
             "cell_n": cells["n"].to_numpy(dtype=float),
         }
-    else:
+    elif batch_size is not None:
         columns = {"group_idx": prepared.group_idx, "log_conc": prepared.log_conc, "y": prepared.response}
         if plate_idx is not None:
             columns["plate_idx"] = plate_idx
-    n_rows = len(next(iter(columns.values())))
+    else:
+        # The curve is evaluated once per distinct (group, log concentration) point and indexed out to the rows
+        # (see ``curve_points``): the same density as one curve value per row, with the exp/power work and its
+        # gradient on the points instead of the rows (12,000 points for 400,000 rows in the plates recipe)
+        point_group, point_log_conc, point_of_row = curve_points(prepared.group_idx, prepared.log_conc)
+        columns = {"point_group_idx": point_group, "point_log_conc": point_log_conc, "point_of_row": point_of_row,
+                   "y": prepared.response}  # fmt: skip
+        if plate_idx is not None:
+            columns["plate_idx"] = plate_idx
+    n_rows = len(columns["y"]) if "y" in columns else len(next(iter(columns.values())))
     if batch_size is not None and not 1 <= int(batch_size) <= n_rows:
         raise ValueError(f"batch_size must lie in 1..{n_rows} (the number of likelihood rows), got {batch_size}")
 
@@ -845,12 +882,14 @@ def hierarchical_four_pl(
             col = dict(zip(columns, pm.Minibatch(*shared, batch_size=int(batch_size))))
         else:
             col = {name: pm.Data(name, values) for name, values in columns.items()}
-        prefix = "cell_" if aggregate else ""
+        prefix = "cell_" if aggregate else "point_" if "point_of_row" in col else ""
         g = col[f"{prefix}group_idx"]
         mu_obs = four_pl(
             col[f"{prefix}log_conc"], group_values["bottom"][g], group_values["top"][g],
             group_values["log_ec50"][g], hill[g],
         )  # fmt: skip
+        if "point_of_row" in col:
+            mu_obs = mu_obs[col["point_of_row"]]
         if plate_idx is not None:
             plate_sd = pm.HalfNormal("plate_sd", sigma=priors.plate_sd)
             plate_effect = _zero_sum_normal("plate_effect", plate_sd, dims="plate")
@@ -1128,8 +1167,9 @@ def group_psis_khat(approx, model, n_draws: int = 1000, seed: int = 0) -> np.nda
         raise ValueError("group_psis_khat needs a model from hierarchical_four_pl without batch_size")
     if "cell_group_idx" in model.named_vars:
         obs, group_idx = model["response_mean"], model["cell_group_idx"].get_value()
-    elif "group_idx" in model.named_vars and "response" in model.named_vars:
-        obs, group_idx = model["response"], model["group_idx"].get_value()
+    elif "point_of_row" in model.named_vars and "response" in model.named_vars:
+        obs = model["response"]
+        group_idx = model["point_group_idx"].get_value()[model["point_of_row"].get_value()]
     else:
         raise ValueError("group_psis_khat needs a model from hierarchical_four_pl without batch_size")
     n_groups = len(model.coords["group"])

@@ -12,6 +12,7 @@ from recipes_utils.dose_response import (
     FourPLPriors,
     advi_psis_khat,
     auto_parameterization,
+    curve_points,
     curve_preconditioner,
     default_curve_priors,
     default_priors,
@@ -160,6 +161,32 @@ def test_likelihood_matches_a_direct_computation():
     bottom, top, log_ec50, hill, sigma = values
     mu = four_pl(data["log_concentration"].to_numpy(), bottom[g], top[g], log_ec50[g], hill[g])
     assert loglik == pytest.approx(norm.logpdf(data["response"], mu, sigma).sum(), rel=1e-10)
+
+
+def test_curve_points_index_every_row_back_to_its_group_and_dose():
+    rng = np.random.default_rng(4)
+    group = rng.integers(0, 5, 300)
+    log_conc = rng.choice([-np.inf, -2.0, 0.0, 1.5], 300)  # -inf: an untreated control, a point like any other
+    point_group, point_log_conc, point_of_row = curve_points(group, log_conc)
+    assert point_of_row.dtype == np.int64
+    np.testing.assert_array_equal(point_group[point_of_row], group)
+    np.testing.assert_array_equal(point_log_conc[point_of_row], log_conc)
+    pairs = list(zip(point_group, point_log_conc))
+    assert pairs == sorted(set(zip(group, log_conc)))  # each distinct point once, sorted by group then dose
+    with pytest.raises(ValueError, match="same length"):
+        curve_points(group, log_conc[:-1])
+    with pytest.raises(ValueError, match="NaN"):
+        curve_points(group, np.where(group == 0, np.nan, log_conc))
+
+
+def test_the_per_measurement_model_evaluates_each_curve_once_per_dose():
+    # The full-data model holds the curve's points, not one curve value per row: fewer of them than rows, and the
+    # density still matches the direct per-row computation (test_likelihood_matches_a_direct_computation).
+    data, _ = tidy(n_groups=3, n_obs=96)
+    model = hierarchical_four_pl(data, priors=PRIORS)
+    n_points = len(model["point_log_conc"].get_value())
+    assert n_points == data.groupby(["group", "log_concentration"]).ngroups < len(data)
+    assert len(model["point_of_row"].get_value()) == len(model["y"].get_value()) == len(data)
 
 
 @pytest.mark.parametrize("parameterization", ["centered", "noncentered"])
