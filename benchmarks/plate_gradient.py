@@ -12,12 +12,19 @@ plate="plate", likelihood=...)`` builds, centred, on ``simulate_dose_response`` 
 - ``pytensor-numba-float32`` / ``pytensor-jax-float32``: the same two for the model built with PyTensor's ``floatX``
   set to float32 (data and parameters in single precision; nutpie passes the point in float64 and casts it);
 - ``jax-hand-float64`` / ``jax-hand-float32``: the same density written by hand in JAX (``jax.jit`` of
-  ``jax.value_and_grad``), the floor a PyTensor backend could reach on this CPU.
+  ``jax.value_and_grad``), one curve value per row, the floor a PyTensor backend could reach on this CPU for the
+  per-row form the builder used before 2026-12-02;
+- ``jax-hand-points-float64`` / ``-float32``: the same, with the curve evaluated once per distinct (group, dose)
+  point and indexed out to the rows, as ``hierarchical_four_pl`` now builds it (``curve_points``): the floor for
+  today's form (``ratio_to_points_float64_floor``).
+
+Rows dated before 2026-12-02 measured the builder's per-row form (one curve value per measurement) under
+``pytensor-*``; later rows measure the point form.
 
 The hand-written density is checked against PyMC's (``model.compile_logp`` and ``compile_dlogp``) at random points
 before anything is timed, so the floor is the same density, not a cheaper one. Writes
-benchmarks/results/plate_gradient.csv (one row per likelihood and implementation, with the ratio to the float64
-floor).
+benchmarks/results/plate_gradient.csv (one row per likelihood and implementation, with the ratios to both float64
+floors), replacing the file (earlier rows are in git).
 """
 
 from __future__ import annotations
@@ -48,8 +55,12 @@ def build(n_obs, n_groups, n_plates, likelihood, seed=1):
     return model, priors
 
 
-def hand_written(model, priors, dtype):
-    """The model's joint log density (with the transforms' Jacobians) on its flat unconstrained vector, in JAX."""
+def hand_written(model, priors, dtype, points=False):
+    """The model's joint log density (with the transforms' Jacobians) on its flat unconstrained vector, in JAX.
+
+    With ``points`` the curve is evaluated at the distinct (group, dose) points and indexed out to the rows, as
+    ``hierarchical_four_pl`` does; otherwise once per row (the form of the floor measured before 2026-12-02).
+    """
     import jax
     import jax.numpy as jnp
     from jax.scipy.special import gammaln
@@ -60,8 +71,12 @@ def hand_written(model, priors, dtype):
     for name, shape, size, _ in info:
         slices[name] = (slice(start, start + size), shape)
         start += size
-    data = {k: jnp.asarray(model[k].get_value(), dtype=jnp.int32 if k.endswith("idx") else dtype)
-            for k in ("group_idx", "plate_idx", "log_conc", "y")}  # fmt: skip
+    row = model["point_of_row"].get_value()
+    arrays = {"point_group_idx": model["point_group_idx"].get_value(), "point_log_conc": model["point_log_conc"].get_value(),
+              "point_of_row": row, "plate_idx": model["plate_idx"].get_value(), "y": model["y"].get_value()}  # fmt: skip
+    if not points:  # one curve value per row: each row's group and log concentration
+        arrays["point_group_idx"], arrays["point_log_conc"] = arrays["point_group_idx"][row], arrays["point_log_conc"][row]
+    data = {k: jnp.asarray(v, dtype=dtype if v.dtype.kind == "f" else jnp.int32) for k, v in arrays.items()}
     student = "nu" in model.named_vars
     half_log_2pi = 0.5 * np.log(2 * np.pi)
 
@@ -95,10 +110,11 @@ def hand_written(model, priors, dtype):
         total += (-0.5 * (plate / values["plate_sd"]) ** 2).sum() - (n - 1) * (
             half_log_2pi + jnp.log(values["plate_sd"])
         )
-        g, p = data["group_idx"], data["plate_idx"]
+        g, p = data["point_group_idx"], data["plate_idx"]
         hill = jnp.exp(values["log_hill"])
-        mu_obs = values["bottom"][g] + (values["top"][g] - values["bottom"][g]) * jax.nn.sigmoid(
-            -hill[g] * (data["log_conc"] - values["log_ec50"][g])) + plate[p]  # fmt: skip
+        curve = values["bottom"][g] + (values["top"][g] - values["bottom"][g]) * jax.nn.sigmoid(
+            -hill[g] * (data["point_log_conc"] - values["log_ec50"][g]))  # fmt: skip
+        mu_obs = (curve[data["point_of_row"]] if points else curve) + plate[p]
         r = (data["y"] - mu_obs) / values["sigma"]
         if student:
             log_nu = get("nu_log__")
@@ -198,14 +214,18 @@ def measure(likelihood, args):
 
     with pytensor.config.change_flags(floatX="float32"):  # the same model with every array and variable in float32
         time_nutpie(build(args.obs, args.groups, args.plates, likelihood)[0], "-float32")
-    for dtype, name in ((jnp.float64, "float64"), (jnp.float32, "float32")):
-        start = time.perf_counter()
-        fn, _ = (fn64, n_dim) if dtype == jnp.float64 else hand_written(model, priors, dtype)
-        xj = jnp.asarray(x, dtype=dtype)
-        jax.block_until_ready(fn(xj))
-        compile_s = compile64_s if dtype == jnp.float64 else time.perf_counter() - start
-        rows.append({"implementation": f"jax-hand-{name}", "compile_s": compile_s,
-                     "seconds_per_call": median_call_s(_jax_caller(fn, xj), args.calls)})  # fmt: skip
+    for points in (False, True):
+        for dtype, name in ((jnp.float64, "float64"), (jnp.float32, "float32")):
+            start = time.perf_counter()
+            first = dtype == jnp.float64 and not points
+            fn, _ = (fn64, n_dim) if first else hand_written(model, priors, dtype, points=points)
+            if points and dtype == jnp.float64:
+                check_against_pymc(model, fn)
+            xj = jnp.asarray(x, dtype=dtype)
+            jax.block_until_ready(fn(xj))
+            compile_s = compile64_s if first else time.perf_counter() - start
+            rows.append({"implementation": f"jax-hand-{'points-' if points else ''}{name}", "compile_s": compile_s,
+                         "seconds_per_call": median_call_s(_jax_caller(fn, xj), args.calls)})  # fmt: skip
     out = pd.DataFrame(rows)
     out.insert(0, "likelihood", likelihood)
     out.insert(1, "n_obs", args.obs)
@@ -214,6 +234,8 @@ def measure(likelihood, args):
     out.insert(4, "n_dim", n_dim)
     floor = out.loc[out["implementation"] == "jax-hand-float64", "seconds_per_call"].iloc[0]
     out["ratio_to_float64_floor"] = out["seconds_per_call"] / floor
+    points_floor = out.loc[out["implementation"] == "jax-hand-points-float64", "seconds_per_call"].iloc[0]
+    out["ratio_to_points_float64_floor"] = out["seconds_per_call"] / points_floor
     return out
 
 
