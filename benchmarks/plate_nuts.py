@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/plate_nuts.py [--obs 40000] [--groups 300] [--plates 50]
         [--configs centered:diag,centered:low_rank,decorrelated:diag] [--float32] [--maxdepth 10]
-        [--target-accept 0.8] [--likelihood normal]
+        [--target-accept 0.8] [--likelihood normal] [--backend numba] [--summary-dir DIR]
 
 NUTS's cost is (gradients) x (cost of one gradient). ``benchmarks/plate_gradient.py`` measures the second; this
 measures the first, for each ``parameterization:mass`` pair in ``--configs``. Mass matrices: nutpie's diagonal one
@@ -13,6 +13,8 @@ samples with PyTensor's floatX set to float32 (the model and gradient in single 
 are then written out, see ``benchmarks/zerosum_float32_repro.py``). The data: ``simulate_dose_response`` with plates and 1% outliers; the model: ``hierarchical_four_pl(...,
 plate="plate")``, Normal likelihood by default (the outliers stay in: the question is the sampler, not the fit;
 ``--likelihood student_t`` for the plates recipe's robust model, its degrees of freedom estimated).
+``--backend jax`` compiles the log density and gradient with PyTensor's JAX backend instead of Numba (nutpie samples
+either; rows before this option are Numba).
 Reports wall time, mean leapfrog steps per kept draw, divergences, max r-hat, the smallest bulk ESS among the log
 EC50s and the plate effects, that ESS per 1,000 gradients (over tuning and kept draws), the share of the true log EC50s
 and plate offsets inside the 94% intervals, and the process's peak resident memory (GiB, Linux; rows before 2026-12-02
@@ -49,7 +51,10 @@ def main(argv=None):
     parser.add_argument("--maxdepth", type=int, default=10, help="nutpie's cap on the tree depth (2**maxdepth steps)")
     parser.add_argument("--target-accept", type=float, default=0.8)
     parser.add_argument("--likelihood", choices=["normal", "student_t"], default="normal")
+    parser.add_argument("--backend", choices=["numba", "jax"], default="numba")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--summary-dir", type=Path, default=None,
+                        help="also write each fit's per-parameter diagnostics (r-hat, ESS) to <dir>/<config>.csv")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     if args.float32:
@@ -73,8 +78,11 @@ def main(argv=None):
                                     likelihood=args.likelihood)
         fit = sample_nuts(model, seed=1, chains=args.chains, tune=args.tune, draws=args.draws,
                           low_rank=mass == "low_rank", progress=False, maxdepth=args.maxdepth,
-                          target_accept=args.target_accept)  # fmt: skip
+                          target_accept=args.target_accept, backend=args.backend)  # fmt: skip
         summary = az.summary(fit.idata, kind="diagnostics", round_to="none")
+        if args.summary_dir is not None:
+            args.summary_dir.mkdir(parents=True, exist_ok=True)
+            summary.to_csv(args.summary_dir / f"{form}_{mass}_{args.likelihood}_{args.target_accept}.csv")
         ess = az.ess(fit.idata, var_names=["log_ec50", "plate_effect"])
         min_ess = min(float(ess["log_ec50"].min()), float(ess["plate_effect"].min()))
         post = fit.idata.posterior
@@ -84,7 +92,8 @@ def main(argv=None):
             "plates": interval_coverage(post[["plate_effect"]].rename({"plate": "group"}),  # zero-sum: centred truth
                                         pd.DataFrame({"plate_effect": offsets - offsets.mean()}), prob=0.94)["plate_effect"],
         }  # fmt: skip
-        rows.append({"parameterization": form, "mass_matrix": mass, "dtype": "float32" if args.float32 else "float64",
+        rows.append({"parameterization": form, "mass_matrix": mass, "backend": args.backend,
+                     "dtype": "float32" if args.float32 else "float64",
                      "maxdepth": args.maxdepth, "target_accept": args.target_accept, "likelihood": args.likelihood, "n_obs": args.obs, "n_groups": args.groups, "n_plates": args.plates,
                      "chains": args.chains, "tune": args.tune, "draws": args.draws, "seconds": fit.seconds,
                      "compile_s": fit.compile_seconds, "steps_per_draw": fit.steps_per_draw,
@@ -103,7 +112,7 @@ def main(argv=None):
         old = pd.read_csv(args.out)
         old = old.assign(**{k: old.get(k, v) for k, v in (("parameterization", "centered"), ("dtype", "float64"),
                                                               ("maxdepth", 10), ("target_accept", 0.8),
-                                                              ("likelihood", "normal"))})
+                                                              ("likelihood", "normal"), ("backend", "numba"))})
         table = pd.concat([old, table], ignore_index=True)[table.columns]
     table.to_csv(args.out, index=False)
     print(table.round(4).to_string(index=False))
