@@ -833,7 +833,7 @@ def hierarchical_four_pl(
     else:
         # The curve is evaluated once per distinct (group, log concentration) point and indexed out to the rows
         # (see ``curve_points``): the same density as one curve value per row, with the exp/power work and its
-        # gradient on the points instead of the rows (12,000 points for 400,000 rows in the plates recipe)
+        # gradient on the points instead of the rows (24,000 points for 400,000 rows at the plates benchmark's size)
         point_group, point_log_conc, point_of_row = curve_points(prepared.group_idx, prepared.log_conc)
         columns = {"point_group_idx": point_group, "point_log_conc": point_log_conc, "point_of_row": point_of_row,
                    "y": prepared.response}  # fmt: skip
