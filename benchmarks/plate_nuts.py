@@ -38,6 +38,21 @@ import pandas as pd
 OUT = Path(__file__).resolve().parent / "results" / "plate_nuts.csv"
 
 
+def diagnostics_digest(summary, max_rhat=1.01):
+    """Per variable of ``az.summary(kind="diagnostics")``: how many values, the largest r-hat, how many above
+    ``max_rhat``, the smallest and median bulk ESS and the smallest tail ESS; then every value above ``max_rhat``."""
+    import pandas as pd
+
+    by_var = summary.assign(variable=summary.index.str.split("[").str[0]).groupby("variable")
+    table = pd.DataFrame({"n": by_var.size(), "max_r_hat": by_var["r_hat"].max(),
+                          "n_above": by_var["r_hat"].apply(lambda r: int((r > max_rhat).sum())),
+                          "min_ess_bulk": by_var["ess_bulk"].min(), "median_ess_bulk": by_var["ess_bulk"].median(),
+                          "min_ess_tail": by_var["ess_tail"].min()})  # fmt: skip
+    above = summary.loc[summary["r_hat"] > max_rhat, ["r_hat", "ess_bulk", "ess_tail"]].rename(
+        columns={"r_hat": "max_r_hat", "ess_bulk": "min_ess_bulk", "ess_tail": "min_ess_tail"})
+    return pd.concat([table, above.assign(n=1, n_above=1)])
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--obs", type=int, default=40_000)
@@ -54,7 +69,8 @@ def main(argv=None):
     parser.add_argument("--backend", choices=["numba", "jax"], default="numba")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--summary-dir", type=Path, default=None,
-                        help="also write each fit's per-parameter diagnostics (r-hat, ESS) to <dir>/<config>.csv")
+                        help="also write each fit's per-parameter diagnostics (r-hat, ESS) to <dir>/<config>.csv, "
+                        "and a digest (per variable, then every r-hat above 1.01) to <dir>/<config>_digest.csv")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     if args.float32:
@@ -82,7 +98,9 @@ def main(argv=None):
         summary = az.summary(fit.idata, kind="diagnostics", round_to="none")
         if args.summary_dir is not None:
             args.summary_dir.mkdir(parents=True, exist_ok=True)
-            summary.to_csv(args.summary_dir / f"{form}_{mass}_{args.likelihood}_{args.target_accept}.csv")
+            stem = f"{form}_{mass}_{args.likelihood}_{args.target_accept}"
+            summary.to_csv(args.summary_dir / f"{stem}.csv")
+            diagnostics_digest(summary).to_csv(args.summary_dir / f"{stem}_digest.csv")
         ess = az.ess(fit.idata, var_names=["log_ec50", "plate_effect"])
         min_ess = min(float(ess["log_ec50"].min()), float(ess["plate_effect"].min()))
         post = fit.idata.posterior
