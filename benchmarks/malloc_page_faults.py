@@ -10,9 +10,9 @@ each at 400,000 float64 rows) are handed back to the system when freed and fault
 reads its malloc settings from the environment when a process starts, so each setting runs in a fresh interpreter:
 ``default``, and ``keep`` with ``MALLOC_MMAP_THRESHOLD_`` at 32 MiB (arrays of this size come from the heap, not from
 fresh mappings), ``MALLOC_TRIM_THRESHOLD_`` at 2 GiB and ``MALLOC_TOP_PAD_`` at 256 MiB (freed memory stays with the
-process). Those figures, and the rows of the CSV dated 2026-12-02, are of the builder's per-row form; since then it
-evaluates each curve once per (compound, dose) point, and the full Student-t run had 7 faults per gradient with the
-default settings (README, plates row). Both sample the same chains (same seed, same number of gradients); reported: sampling seconds (compilation
+process). Those figures, and the rows of the CSV dated 2026-12-02, are of the builder's per-row form (its default
+``curve_at="rows"``, which this script builds); with ``curve_at="points"`` (each curve once per (compound, dose)) the
+full Student-t run had 7 faults per gradient with the default settings (README, plates row). Both sample the same chains (same seed, same number of gradients); reported: sampling seconds (compilation
 excluded), milliseconds of a core per gradient (sampling seconds x the cores the 4 chains
 keep busy, min(4, cores), over gradients), minor page faults per gradient. Linux and glibc only. Appends
 to benchmarks/results/malloc_page_faults.csv.

@@ -5,7 +5,7 @@
 With plate effects or a Student-t likelihood the replicates no longer collapse into cells, so every NUTS leapfrog step
 is a pass over every measurement. This measures that pass, one log density and its gradient on the unconstrained
 space (the median of ``--calls`` timed calls after a warm-up call), for the model ``hierarchical_four_pl(...,
-plate="plate", likelihood=...)`` builds, centred, on ``simulate_dose_response`` data with plates and 1% outliers:
+plate="plate", likelihood=..., curve_at="points")`` builds, centred, on ``simulate_dose_response`` data with plates and 1% outliers:
 
 - ``pytensor-numba``: nutpie's compiled function (PyTensor's Numba backend), what ``sample_nuts`` samples with;
 - ``pytensor-jax``: nutpie's ``backend="jax"`` function (PyTensor's JAX backend);
@@ -18,8 +18,8 @@ plate="plate", likelihood=...)`` builds, centred, on ``simulate_dose_response`` 
   point and indexed out to the rows, as ``hierarchical_four_pl`` now builds it (``curve_points``): the floor for
   today's form (``ratio_to_points_float64_floor``).
 
-Rows dated before 2026-12-02 measured the builder's per-row form (one curve value per measurement) under
-``pytensor-*``; later rows measure the point form.
+Rows dated before 2026-12-02 measured the builder's per-row form (one curve value per measurement, its default
+``curve_at="rows"``) under ``pytensor-*``; later rows measure the point form.
 
 The hand-written density is checked against PyMC's (``model.compile_logp`` and ``compile_dlogp``) at random points
 before anything is timed, so the floor is the same density, not a cheaper one. Writes
@@ -51,7 +51,7 @@ def build(n_obs, n_groups, n_plates, likelihood, seed=1):
     sim = simulate_dose_response(n_groups, n_obs, seed=seed, n_plates=n_plates, outlier_fraction=0.01)
     priors = dataclasses.replace(SIMULATION_PRIORS, plate_sd=10.0)
     model = hierarchical_four_pl(sim.data, priors=priors, parameterization="centered", plate="plate",
-                                 likelihood=likelihood)  # fmt: skip
+                                 likelihood=likelihood, curve_at="points")  # fmt: skip
     return model, priors
 
 

@@ -13,7 +13,8 @@ samples with PyTensor's floatX set to float32 (the model and gradient in single 
 are then written out, see ``benchmarks/zerosum_float32_repro.py``). The data: ``simulate_dose_response`` with plates and 1% outliers; the model: ``hierarchical_four_pl(...,
 plate="plate")``, Normal likelihood by default (the outliers stay in: the question is the sampler, not the fit;
 ``--likelihood student_t`` for the plates recipe's robust model, its degrees of freedom estimated).
-``--backend jax`` compiles the log density and gradient with PyTensor's JAX backend instead of Numba (nutpie samples
+``--curve-at`` chooses where the 4PL is evaluated (``hierarchical_four_pl``'s ``curve_at``, default here ``points``;
+the CSV's rows up to the first two 400,000-row runs of 2026-12-02 are ``rows``). ``--backend jax`` compiles the log density and gradient with PyTensor's JAX backend instead of Numba (nutpie samples
 either; rows before this option are Numba).
 Reports wall time, mean leapfrog steps per kept draw, divergences, max r-hat, the smallest bulk ESS among the log
 EC50s and the plate effects, that ESS per 1,000 gradients (over tuning and kept draws), the share of the true log EC50s
@@ -67,6 +68,8 @@ def main(argv=None):
     parser.add_argument("--target-accept", type=float, default=0.8)
     parser.add_argument("--likelihood", choices=["normal", "student_t"], default="normal")
     parser.add_argument("--backend", choices=["numba", "jax"], default="numba")
+    parser.add_argument("--curve-at", choices=["rows", "points"], default="points",
+                        help="hierarchical_four_pl's curve_at: the 4PL once per measurement or once per (group, dose)")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--summary-dir", type=Path, default=None,
                         help="also write each fit's per-parameter diagnostics (r-hat, ESS) to <dir>/<config>.csv, "
@@ -91,7 +94,7 @@ def main(argv=None):
         if form not in ("centered", "decorrelated") or mass not in ("diag", "low_rank"):
             raise SystemExit(f"unknown config {config!r}: centered or decorrelated, then :diag or :low_rank")
         model = hierarchical_four_pl(sim.data, priors=priors, parameterization=form, plate="plate",
-                                    likelihood=args.likelihood)
+                                    likelihood=args.likelihood, curve_at=args.curve_at)
         fit = sample_nuts(model, seed=1, chains=args.chains, tune=args.tune, draws=args.draws,
                           low_rank=mass == "low_rank", progress=False, maxdepth=args.maxdepth,
                           target_accept=args.target_accept, backend=args.backend)  # fmt: skip
@@ -110,7 +113,7 @@ def main(argv=None):
             "plates": interval_coverage(post[["plate_effect"]].rename({"plate": "group"}),  # zero-sum: centred truth
                                         pd.DataFrame({"plate_effect": offsets - offsets.mean()}), prob=0.94)["plate_effect"],
         }  # fmt: skip
-        rows.append({"parameterization": form, "mass_matrix": mass, "backend": args.backend,
+        rows.append({"parameterization": form, "mass_matrix": mass, "backend": args.backend, "curve_at": args.curve_at,
                      "dtype": "float32" if args.float32 else "float64",
                      "maxdepth": args.maxdepth, "target_accept": args.target_accept, "likelihood": args.likelihood, "n_obs": args.obs, "n_groups": args.groups, "n_plates": args.plates,
                      "chains": args.chains, "tune": args.tune, "draws": args.draws, "seconds": fit.seconds,
@@ -130,7 +133,8 @@ def main(argv=None):
         old = pd.read_csv(args.out)
         old = old.assign(**{k: old.get(k, v) for k, v in (("parameterization", "centered"), ("dtype", "float64"),
                                                               ("maxdepth", 10), ("target_accept", 0.8),
-                                                              ("likelihood", "normal"), ("backend", "numba"))})
+                                                              ("likelihood", "normal"), ("backend", "numba"),
+                                                              ("curve_at", "rows"))})
         table = pd.concat([old, table], ignore_index=True)[table.columns]
     table.to_csv(args.out, index=False)
     print(table.round(4).to_string(index=False))

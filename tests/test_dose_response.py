@@ -179,14 +179,29 @@ def test_curve_points_index_every_row_back_to_its_group_and_dose():
         curve_points(group, np.where(group == 0, np.nan, log_conc))
 
 
-def test_the_per_measurement_model_evaluates_each_curve_once_per_dose():
-    # The full-data model holds the curve's points, not one curve value per row: fewer of them than rows, and the
-    # density still matches the direct per-row computation (test_likelihood_matches_a_direct_computation).
-    data, _ = tidy(n_groups=3, n_obs=96)
-    model = hierarchical_four_pl(data, priors=PRIORS)
-    n_points = len(model["point_log_conc"].get_value())
-    assert n_points == data.groupby(["group", "log_concentration"]).ngroups < len(data)
-    assert len(model["point_of_row"].get_value()) == len(model["y"].get_value()) == len(data)
+@pytest.mark.parametrize("likelihood", ["normal", "student_t"])
+def test_the_curve_at_the_points_is_the_per_row_density(likelihood):
+    # curve_at="points" evaluates each curve once per (group, dose) and indexes it out to the rows: the same log
+    # density and gradient as one curve value per row, with plates and either likelihood, on fewer curve values.
+    sim = simulate_dose_response(5, 5 * 24, seed=8, n_plates=4, plate_sd=6.0, outlier_fraction=0.05)
+    priors = FourPLPriors(**{**PRIORS.__dict__, "plate_sd": 10.0})
+    kw = {"priors": priors, "plate": "plate", "likelihood": likelihood}
+    rows, points = hierarchical_four_pl(sim.data, **kw), hierarchical_four_pl(sim.data, curve_at="points", **kw)
+    n_points = len(points["point_log_conc"].get_value())
+    assert n_points == sim.data.groupby(["group", "log_concentration"]).ngroups < len(sim.data)
+    assert len(points["point_of_row"].get_value()) == len(points["y"].get_value()) == len(sim.data)
+    for point in random_points(rows, 3):
+        assert points.compile_logp()(point) == pytest.approx(rows.compile_logp()(point), rel=1e-12)
+        np.testing.assert_allclose(points.compile_dlogp()(point), rows.compile_dlogp()(point), rtol=1e-9, atol=1e-9)
+
+
+def test_curve_at_is_checked():
+    data, _ = tidy(n_groups=3, n_obs=48)
+    with pytest.raises(ValueError, match="curve_at must be 'rows' or 'points'"):
+        hierarchical_four_pl(data, priors=PRIORS, curve_at="cells")
+    for kwargs in ({"aggregate": True}, {"batch_size": 16}):
+        with pytest.raises(ValueError, match="curve_at='points' is for the full per-measurement model"):
+            hierarchical_four_pl(data, priors=PRIORS, curve_at="points", **kwargs)
 
 
 @pytest.mark.parametrize("parameterization", ["centered", "noncentered"])
