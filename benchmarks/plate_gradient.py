@@ -13,13 +13,13 @@ plate="plate", likelihood=..., curve_at="points")`` builds, centred, on ``simula
   set to float32 (data and parameters in single precision; nutpie passes the point in float64 and casts it);
 - ``jax-hand-float64`` / ``jax-hand-float32``: the same density written by hand in JAX (``jax.jit`` of
   ``jax.value_and_grad``), one curve value per row, the floor a PyTensor backend could reach on this CPU for the
-  per-row form the builder used before 2026-12-02;
+  per-row form (``curve_at="rows"``, the builder's default);
 - ``jax-hand-points-float64`` / ``-float32``: the same, with the curve evaluated once per distinct (group, dose)
-  point and indexed out to the rows, as ``hierarchical_four_pl`` now builds it (``curve_points``): the floor for
-  today's form (``ratio_to_points_float64_floor``).
+  point and indexed out to the rows, as ``hierarchical_four_pl(..., curve_at="points")`` builds it (``curve_points``): the floor for
+  the point form (``ratio_to_points_float64_floor``).
 
-Rows dated before 2026-12-02 measured the builder's per-row form (one curve value per measurement, its default
-``curve_at="rows"``) under ``pytensor-*``; later rows measure the point form.
+The ``pytensor-*`` rows time the point form; earlier versions of the CSV (in git, before 2026-12-02) timed the per-row
+form, one curve value per measurement.
 
 The hand-written density is checked against PyMC's (``model.compile_logp`` and ``compile_dlogp``) at random points
 before anything is timed, so the floor is the same density, not a cheaper one. Writes
@@ -59,7 +59,7 @@ def hand_written(model, priors, dtype, points=False):
     """The model's joint log density (with the transforms' Jacobians) on its flat unconstrained vector, in JAX.
 
     With ``points`` the curve is evaluated at the distinct (group, dose) points and indexed out to the rows, as
-    ``hierarchical_four_pl`` does; otherwise once per row (the form of the floor measured before 2026-12-02).
+    ``hierarchical_four_pl(..., curve_at="points")`` does; otherwise once per row (the form of the floor measured before 2026-12-02).
     """
     import jax
     import jax.numpy as jnp
@@ -219,11 +219,11 @@ def measure(likelihood, args):
             start = time.perf_counter()
             first = dtype == jnp.float64 and not points
             fn, _ = (fn64, n_dim) if first else hand_written(model, priors, dtype, points=points)
-            if points and dtype == jnp.float64:
-                check_against_pymc(model, fn)
             xj = jnp.asarray(x, dtype=dtype)
             jax.block_until_ready(fn(xj))
             compile_s = compile64_s if first else time.perf_counter() - start
+            if points and dtype == jnp.float64:  # after the compile time: the check compiles PyMC's functions too
+                check_against_pymc(model, fn)
             rows.append({"implementation": f"jax-hand-{'points-' if points else ''}{name}", "compile_s": compile_s,
                          "seconds_per_call": median_call_s(_jax_caller(fn, xj), args.calls)})  # fmt: skip
     out = pd.DataFrame(rows)

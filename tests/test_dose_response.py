@@ -263,6 +263,11 @@ def test_controls_sit_at_top():
     assert loglik == pytest.approx(norm.logpdf(data["response"], mu, sigma).sum(), rel=1e-10)
     grad = model.compile_dlogp()(point)
     assert np.isfinite(grad).all()
+    # the curve at the points: the controls are points too (log concentration -inf), same density and gradient
+    points = hierarchical_four_pl(data, priors=PRIORS, zero_is_control=True, curve_at="points")
+    assert np.isneginf(points["point_log_conc"].get_value()).sum() == 2
+    assert points.compile_logp()(point) == pytest.approx(model.compile_logp()(point), rel=1e-12)
+    np.testing.assert_allclose(points.compile_dlogp()(point), grad, rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("aggregate", [False, True])
@@ -495,6 +500,10 @@ def test_group_psis_khat_flags_the_groups_mean_field_fits_worst():
     khat = group_psis_khat(approx, model, n_draws=1000, seed=1)
     assert khat.shape == (6,) and np.isfinite(khat).all()
     assert khat[1] == khat.max() and khat[1] > 0.7
+    # the per-measurement model, its curve per row or per point: the same approximation scores the same per group
+    per_row = group_psis_khat(approx, hierarchical_four_pl(data, priors=PRIORS, parameterization="centered"), seed=1)
+    at_points = hierarchical_four_pl(data, priors=PRIORS, parameterization="centered", curve_at="points")
+    np.testing.assert_allclose(group_psis_khat(approx, at_points, seed=1), per_row, rtol=1e-6)
     with pytest.raises(ValueError, match="without batch_size"):
         group_psis_khat(approx, hierarchical_four_pl(data, priors=PRIORS, batch_size=8))
 
