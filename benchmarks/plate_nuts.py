@@ -42,8 +42,6 @@ OUT = Path(__file__).resolve().parent / "results" / "plate_nuts.csv"
 def diagnostics_digest(summary, max_rhat=1.01):
     """Per variable of ``az.summary(kind="diagnostics")``: how many values, the largest r-hat, how many above
     ``max_rhat``, the smallest and median bulk ESS and the smallest tail ESS; then every value above ``max_rhat``."""
-    import pandas as pd
-
     by_var = summary.assign(variable=summary.index.str.split("[").str[0]).groupby("variable")
     table = pd.DataFrame({"n": by_var.size(), "max_r_hat": by_var["r_hat"].max(),
                           "n_above": by_var["r_hat"].apply(lambda r: int((r > max_rhat).sum())),

@@ -855,7 +855,7 @@ def hierarchical_four_pl(
                    "y": prepared.response}  # fmt: skip
         if plate_idx is not None:
             columns["plate_idx"] = plate_idx
-    n_rows = len(columns["y"]) if "y" in columns else len(next(iter(columns.values())))
+    n_rows = len(columns["cell_mean"] if aggregate else columns["y"])
     if batch_size is not None and not 1 <= int(batch_size) <= n_rows:
         raise ValueError(f"batch_size must lie in 1..{n_rows} (the number of likelihood rows), got {batch_size}")
 
@@ -924,13 +924,10 @@ def hierarchical_four_pl(
             }
             if batch_size is None:
                 within = {k: pm.Data(k, v) for k, v in within.items()}
-                # Each measurement's cell and value, for expanding cell results back to measurements (not in logp).
-                frame = pd.DataFrame({"g": prepared.group_idx, "x": prepared.log_conc})
-                cell_of = frame.merge(
-                    cells[["group_idx", "log_conc"]].reset_index().rename(columns={"group_idx": "g", "log_conc": "x"}),
-                    on=["g", "x"], how="left", validate="many_to_one",
-                )["index"].to_numpy()  # fmt: skip
-                pm.Data("measurement_cell", cell_of.astype("int64"))
+                # Each measurement's cell and value, for expanding cell results back to measurements (not in logp):
+                # the cells are the curve's points, in the same order (sorted by group, then log concentration).
+                cell_of = curve_points(prepared.group_idx, prepared.log_conc)[2]
+                pm.Data("measurement_cell", cell_of)
                 pm.Data("measurement_y", prepared.response)
             pm.Potential(
                 "within_cell",
