@@ -12,7 +12,8 @@ Progress bars
 
 Compile once
     Nothing here changes PyTensor's configuration: PyTensor's Numba disk cache stays on, so a second run of a
-    notebook loads the compiled code instead of compiling it again. On top of that, :func:`sample_nuts` keeps
+    notebook loads the compiled code instead of compiling it again. nutpie's own C callbacks around it, which nutpie
+    compiles afresh on every call, are cached too (:mod:`recipes_utils.nutpie_cache`). On top of that, :func:`sample_nuts` keeps
     the compiled sampler of every model it has seen in this Python process: re-running a notebook's model and
     sampling cells with an unchanged model reuses it instead of paying nutpie's compilation again, and a model that
     differs only in its ``pm.Data`` values (a new data set of the same shape of model) reuses it with the new data
@@ -151,13 +152,23 @@ def _same_structure(a, b) -> bool:
     return equal_computations(out_a, out_b, in_a, in_b)
 
 
+def _compile_nutpie(model, backend: str):
+    """``nutpie.compile_pymc_model(model, backend=backend)``; with Numba, the same compiled model with nutpie's C
+    callbacks cached on disk (:mod:`recipes_utils.nutpie_cache`), so a model compiled before loads them."""
+    import nutpie
+
+    if backend == "numba":
+        from recipes_utils.nutpie_cache import compile_pymc_model_numba
+
+        return compile_pymc_model_numba(model)
+    return nutpie.compile_pymc_model(model, backend=backend)
+
+
 def _compile(model, backend: str, reuse: bool):
     """The compiled sampler: reused when a model of the same structure was compiled before in this process (with
     its data swapped in if they differ), else compiled and remembered. Returns ``(compiled, reused)``."""
-    import nutpie
-
     if not reuse:
-        return nutpie.compile_pymc_model(model, backend=backend), False
+        return _compile_nutpie(model, backend), False
     structure, values = _fingerprint(model, backend)
     for i, entry in enumerate(_compiled_models):
         if _same_structure(structure, entry["structure"]):
@@ -166,7 +177,7 @@ def _compile(model, backend: str, reuse: bool):
             _compiled_models.pop(i)
             _compiled_models.append({"structure": entry["structure"], "values": values, "compiled": compiled})
             return compiled, True
-    compiled = nutpie.compile_pymc_model(model, backend=backend)
+    compiled = _compile_nutpie(model, backend)
     _compiled_models.append({"structure": structure, "values": values, "compiled": compiled})
     del _compiled_models[:-_COMPILED_CACHE_SIZE]
     return compiled, False
@@ -202,6 +213,9 @@ def sample_nuts(
         idata = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
                               target_accept=target_accept, low_rank_modified_mass_matrix=low_rank,
                               progress_bar=progress)
+
+    With the Numba backend the first line is :func:`recipes_utils.nutpie_cache.compile_pymc_model_numba`, the same
+    compiled model with nutpie's C callbacks cached on disk (nutpie compiles them afresh on every call).
 
     Parameters
     ----------
