@@ -2,23 +2,27 @@
 
 Why this exists. nutpie's Numba path wraps PyTensor's compiled log density (and the function that expands a draw into
 the stored variables) in a ``numba.cfunc`` that its Rust sampler calls. PyTensor's part comes from PyTensor's disk
-cache, but the wrappers are compiled afresh on every call, and that is the expensive part: Numba links the whole
-compiled log density into each wrapper and optimises the result again. Numba cannot cache them because they hold the
-model's data arrays as globals ("dynamic globals"; nutpie silences the warning), used only for their types: the data
-themselves reach the sampler through a pointer at every call. So every NUTS fit paid this compile, even of a model
-compiled minutes before in another process, and re-running a notebook paid it for every fit.
+cache, but nutpie compiles the wrappers afresh on every call and never asks Numba to cache them, and that is the
+expensive part: Numba links the whole compiled log density into each wrapper and optimises the result again. Caching
+them as they are would not work either: they hold the model's data arrays as globals, used only for their types (the
+data themselves reach the sampler through a pointer at every call), and Numba bakes a small global array into the code
+(tying a cache entry to the data) and refuses to cache one over 1 MB ("dynamic globals"). So every NUTS fit paid this
+compile, even of a model compiled minutes before in another process, and re-running a notebook paid it for every fit.
 
-:func:`compile_pymc_model_numba` builds the same two wrappers, with the same code, from tiny stand-in arrays of each
+:func:`compile_pymc_model_numba` builds the same two wrappers, with nutpie's code, from tiny stand-in arrays of each
 data variable's dtype and rank, and registers them in PyTensor's Numba cache (its directory, its key scheme) under a
-key made of PyTensor's own key for the compiled log density, the variables' names, dtypes and ranks, and the nutpie
-and Numba versions. A model compiled before, in any process, then loads both wrappers from disk.
+key made of the wrapper's source, PyTensor's own key for the function it wraps (the log density, or the expand
+function), the sizes, the data variables' names, dtypes and ranks, and the nutpie, Numba, llvmlite, PyTensor and NumPy
+versions. A model compiled before, in any process, then loads both wrappers from disk.
 ``benchmarks/nutpie_callback_cache.py`` measures what it saves; ``tests/test_nutpie_cache.py`` checks that the
-density, the gradient and the draws are nutpie's, and that a second process loads the wrappers from the cache.
+density, the gradient and the draws are nutpie's, and that a second process loads the wrappers from the cache and
+computes the same density with them.
 
-Where PyTensor gives no cache key (its Numba cache switched off, or an Op it cannot cache) the wrappers are compiled
-without caching, exactly as nutpie does. The rest (initial points, shapes, coordinates, ``with_data``) is nutpie's own
-code; only the two wrappers differ. It uses functions private to nutpie 0.16 (``requirements.lock`` pins the
-version), so a nutpie upgrade must pass ``tests/test_nutpie_cache.py``.
+Where PyTensor gives no cache key (its Numba cache switched off, or an Op it cannot cache), or a cache entry cannot be
+read, the wrappers are compiled without caching, as nutpie does. The rest copies nutpie's ``compile_pymc_model`` with
+its defaults (initial points, shared data) and calls its own functions for shapes, coordinates and ``with_data``. It
+relies on functions private to nutpie, so it is used only with the nutpie version it was written and tested against
+(:data:`TESTED_NUTPIE`); with any other, :func:`compile_pymc_model_numba` is plain ``nutpie.compile_pymc_model``.
 """
 
 from __future__ import annotations
@@ -28,7 +32,10 @@ import warnings
 
 import numpy as np
 
-__all__ = ["callback_cache_hits", "compile_pymc_model_numba"]
+__all__ = ["TESTED_NUTPIE", "callback_cache_hits", "compile_pymc_model_numba"]
+
+#: The nutpie version whose private functions and callback source this module uses.
+TESTED_NUTPIE = "0.16.8"
 
 # The two wrappers, as nutpie 0.16.8 writes them (``nutpie.compile_pymc._make_c_logp_func`` and
 # ``_make_c_expand_func``), with the sizes as globals instead of closure variables: Numba keys its cache on the
@@ -80,9 +87,11 @@ def _signatures():
 
 
 def _callback(src: str, name: str, signature, inner, shared_names, shared_data: dict, user_data, sizes: dict):
-    """One C callback around PyTensor's compiled function ``inner``: ``(cfunc, cached)``."""
+    """One C callback around PyTensor's compiled function ``inner``."""
+    import llvmlite
     import numba
     import nutpie
+    import pytensor
     from nutpie.compile_pymc import make_extraction_fn
     from pytensor.link.numba.cache import CACHED_SRC_FUNCTIONS, compile_numba_function_src
 
@@ -98,27 +107,44 @@ def _callback(src: str, name: str, signature, inner, shared_names, shared_data: 
     global_env = {"__name__": __name__, "numba": numba, "np": np, "extract": extract, **sizes}
     fn = compile_numba_function_src(src, name, global_env=global_env)
     inner_key = CACHED_SRC_FUNCTIONS.get(inner.py_func)
-    if inner_key is None:  # PyTensor could not cache the log density: neither can we
-        return numba.cfunc(signature)(fn), False
+    if inner_key is None:  # PyTensor could not cache the function: neither can we
+        return _cfunc(signature, fn, cache=False)
     key = (
-        "recipes_utils.nutpie_cache v2", src, inner_key, sorted(sizes.items()), nutpie.__version__, numba.__version__,
+        "recipes_utils.nutpie_cache v2", src, inner_key, sorted(sizes.items()),
         [(n, shared_data[n].ndim, str(shared_data[n].dtype)) for n in shared_names], str(user_data.dtype),
+        nutpie.__version__, numba.__version__, llvmlite.__version__, pytensor.__version__, np.__version__,
     )  # fmt: skip
     CACHED_SRC_FUNCTIONS[fn] = hashlib.sha256(repr(key).encode()).hexdigest()
     try:
-        return numba.cfunc(signature, cache=True)(fn), True
+        return _cfunc(signature, fn, cache=True)
     except Exception as err:  # noqa: BLE001 (an unreadable cache entry must not stop a fit: compile as nutpie does)
         warnings.warn(f"nutpie callback cache: {type(err).__name__}: {err}; compiling without the cache", stacklevel=3)
         del CACHED_SRC_FUNCTIONS[fn]
-        return numba.cfunc(signature)(fn), False
+        return _cfunc(signature, fn, cache=False)
+
+
+def _cfunc(signature, fn, *, cache: bool):
+    import numba
+
+    with warnings.catch_warnings():
+        # As nutpie: a model whose compiled code embeds an array over 1 MB (data given as a NumPy constant rather than
+        # pm.Data) cannot be cached; Numba warns at every compile, and the wrapper is compiled as nutpie compiles it.
+        warnings.filterwarnings("ignore", message="Cannot cache compiled function .* as it uses dynamic globals",
+                                category=numba.NumbaWarning)  # fmt: skip
+        return numba.cfunc(signature, cache=cache)(fn)
 
 
 def compile_pymc_model_numba(model):
     """``nutpie.compile_pymc_model(model, backend="numba")`` with its defaults, the C callbacks cached on disk.
 
     Returns nutpie's ``CompiledPyMCModel``; sample it with ``nutpie.sample`` as usual.
-    :func:`callback_cache_hits` says how many of its two callbacks were loaded from the disk cache.
+    :func:`callback_cache_hits` says how many of its two callbacks were loaded from the disk cache. With a nutpie
+    other than :data:`TESTED_NUTPIE` it is ``nutpie.compile_pymc_model(model, backend="numba")``.
     """
+    import nutpie
+
+    if nutpie.__version__ != TESTED_NUTPIE:
+        return nutpie.compile_pymc_model(model, backend="numba")
     from nutpie.compile_pymc import (
         CompiledPyMCModel,
         _make_functions,
@@ -150,11 +176,11 @@ def compile_pymc_model_numba(model):
     user_data = make_user_data(shared_vars, shared_data)
 
     logp_sig, expand_sig = _signatures()
-    logp_cfunc, _ = _callback(
+    logp_cfunc = _callback(
         _LOGP_SRC, "logp_numba", logp_sig, logp_fn_pt.vm.jit_fn, [v.name for v in logp_fn_pt.get_shared()],
         shared_data, user_data, {"N_DIM": n_dim},
     )  # fmt: skip
-    expand_cfunc, _ = _callback(
+    expand_cfunc = _callback(
         _EXPAND_SRC, "expand_numba", expand_sig, expand_fn_pt.vm.jit_fn, [v.name for v in expand_fn_pt.get_shared()],
         shared_data, user_data, {"N_DIM": n_dim, "N_EXPANDED": n_expanded},
     )  # fmt: skip
@@ -180,4 +206,4 @@ def compile_pymc_model_numba(model):
 
 def callback_cache_hits(compiled) -> int:
     """How many of a compiled model's two C callbacks were loaded from the disk cache (0, 1 or 2)."""
-    return int(compiled.compiled_logp_func.cache_hits) + int(compiled.compiled_expand_func.cache_hits)
+    return sum(int(getattr(f, "cache_hits", 0)) for f in (compiled.compiled_logp_func, compiled.compiled_expand_func))

@@ -11,6 +11,7 @@ import numpy as np
 import nutpie
 import pymc as pm
 import pytest
+from scipy import stats
 
 from recipes_utils.nutpie_cache import compile_pymc_model_numba
 
@@ -59,29 +60,48 @@ def test_the_same_density_gradient_and_draws_as_nutpie():
     np.testing.assert_allclose(z, expected, rtol=1e-10)  # the expand callback stores the deterministic right
 
 
-def test_new_data_reach_the_cached_callback():
+@pytest.mark.parametrize("n_new", [50, 80], ids=["same length", "longer"])
+def test_new_data_reach_the_cached_callback(n_new):
     y = np.random.default_rng(0).normal(3.0, 2.0, size=50)
     ours = compile_pymc_model_numba(small_model(y))
-    y_new = y + 100.0
+    y_new = np.random.default_rng(1).normal(100.0, 2.0, size=n_new)
     swapped = ours.with_data(y_data=y_new)
     reference = nutpie.compile_pymc_model(small_model(y_new))
     x = np.array([1.0, 0.5])
-    assert logp_and_grad(swapped, x)[0] == pytest.approx(logp_and_grad(reference, x)[0], rel=1e-12)
+    np.testing.assert_allclose(logp_and_grad(swapped, x)[0], logp_and_grad(reference, x)[0], rtol=1e-12)
+    np.testing.assert_allclose(logp_and_grad(swapped, x)[1], logp_and_grad(reference, x)[1], rtol=1e-10)
     assert logp_and_grad(swapped, x)[0] != pytest.approx(logp_and_grad(ours, x)[0])
 
 
 _CHILD = textwrap.dedent(
     """
-    import json, time
+    import ctypes, json, warnings
     import numpy as np, pymc as pm
     from recipes_utils.nutpie_cache import callback_cache_hits, compile_pymc_model_numba
+
+    def logp_and_grad(compiled, x):
+        n = compiled.n_dim
+        x = np.ascontiguousarray(x, dtype=float)
+        grad, logp = np.zeros(n), np.zeros(())
+        ptr = lambda a: a.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
+        code = compiled.compiled_logp_func.ctypes(n, ptr(x), ptr(grad), ptr(logp), compiled.user_data.ctypes.data)
+        return int(code), float(logp), grad.tolist()
+
     with pm.Model() as m:
         x = pm.Data("x", np.linspace(0, 1, 40))
         b = pm.Normal("b", 0, 1, shape=2)
         pm.Normal("y", b[0] + b[1] * x, 0.5, observed=np.sin(np.linspace(0, 3, 40)))
-    start = time.perf_counter()
-    compiled = compile_pymc_model_numba(m)
-    print(json.dumps({"hits": callback_cache_hits(compiled), "seconds": time.perf_counter() - start}))
+    # Data as a NumPy constant of 1.6 MB, not pm.Data: Numba cannot cache that, and must not warn about it either.
+    with pm.Model() as big:
+        mu = pm.Normal("mu", 0, 1)
+        pm.Normal("y", mu, 1, observed=np.linspace(-1, 1, 200_000))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        compiled, compiled_big = compile_pymc_model_numba(m), compile_pymc_model_numba(big)
+    code, logp, grad = logp_and_grad(compiled, [0.3, -0.7])
+    print(json.dumps({"hits": callback_cache_hits(compiled), "hits_big": compiled_big.compiled_logp_func.cache_hits,
+                      "code": code, "logp": logp, "grad": grad,
+                      "cache_warnings": [str(w.message) for w in caught if "cache" in str(w.message).lower()]}))
     """
 )
 
@@ -93,11 +113,45 @@ def _run_child(compiledir, numba_cache=True):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _expected_logp_and_grad(b):
+    # The child's model by hand: b ~ Normal(0, 1), y ~ Normal(b0 + b1 x, 0.5), at the unconstrained point b.
+    x, y = np.linspace(0, 1, 40), np.sin(np.linspace(0, 3, 40))
+    resid = y - (b[0] + b[1] * x)
+    logp = stats.norm.logpdf(b).sum() + stats.norm.logpdf(resid, scale=0.5).sum()
+    grad = -b + np.array([resid.sum(), (resid * x).sum()]) / 0.25
+    return logp, grad
+
+
 def test_a_second_process_loads_both_callbacks_from_the_disk_cache(tmp_path):
     first = _run_child(tmp_path)
     second = _run_child(tmp_path)
     assert first["hits"] == 0, "an empty compile directory cannot hold the callbacks"
     assert second["hits"] == 2, "the second process compiled the callbacks again"
+    # The callbacks loaded from disk compute the model's density and gradient (by hand, to rounding: PyMC writes the
+    # density another way), the values the freshly compiled ones gave.
+    logp, grad = _expected_logp_and_grad(np.array([0.3, -0.7]))
+    for run in (first, second):
+        assert run["code"] == 0
+        np.testing.assert_allclose(run["logp"], logp, rtol=1e-8)
+        np.testing.assert_allclose(run["grad"], grad, rtol=1e-8)
+    np.testing.assert_allclose(second["logp"], first["logp"], rtol=1e-14)
+    np.testing.assert_allclose(second["grad"], first["grad"], rtol=1e-14)
+    # The log density of a model holding a constant over 1 MB is compiled every time, as nutpie compiles it, without a
+    # warning (its expand callback holds no such constant and is cached).
+    assert first["hits_big"] == second["hits_big"] == 0
+    assert first["cache_warnings"] == second["cache_warnings"] == []
     # With PyTensor's Numba cache off, PyTensor gives no cache key: the callbacks are compiled, as nutpie does, even
     # though the directory holds them.
     assert _run_child(tmp_path, numba_cache=False)["hits"] == 0
+
+
+def test_another_nutpie_version_gets_nutpies_own_compile(monkeypatch):
+    from recipes_utils import nutpie_cache
+
+    monkeypatch.setattr(nutpie_cache, "TESTED_NUTPIE", "0.0.0")
+    compiled = compile_pymc_model_numba(small_model(np.random.default_rng(0).normal(size=10)))
+    # nutpie's callbacks are compiled without a cache (Numba's NullCache), ours with one
+    assert type(compiled.compiled_logp_func._cache).__name__ == "NullCache"
+    monkeypatch.setattr(nutpie_cache, "TESTED_NUTPIE", nutpie.__version__)
+    compiled = compile_pymc_model_numba(small_model(np.random.default_rng(0).normal(size=10)))
+    assert type(compiled.compiled_logp_func._cache).__name__ != "NullCache"
