@@ -186,7 +186,7 @@ def compile_pymc_model_numba(model):
     )  # fmt: skip
 
     dims, coords = _prepare_dims_and_coords(model, shape_info)
-    compiled = CompiledPyMCModel(
+    return CompiledPyMCModel(
         _n_dim=n_dim,
         dims=dims,
         _coords=coords,
@@ -201,7 +201,6 @@ def compile_pymc_model_numba(model):
         logp_func=logp_fn_pt,
         expand_func=expand_fn_pt,
     )
-    return compiled
 
 
 def callback_cache_hits(compiled) -> int:
