@@ -12,7 +12,9 @@ Progress bars
 
 Compile once
     Nothing here changes PyTensor's configuration: PyTensor's Numba disk cache stays on, so a second run of a
-    notebook loads the compiled code instead of compiling it again. nutpie's own C callbacks around it, which nutpie
+    notebook loads the compiled code instead of compiling it again; the functions here compile inside
+    :func:`recipes_utils.graph_determinism.deterministic_shapes`, without which PyTensor 2.38 builds some models'
+    graphs differently in every process, so the cache never finds them. nutpie's own C callbacks around it, which nutpie
     compiles afresh on every call, are cached too (:mod:`recipes_utils.nutpie_cache`). On top of that,
     :func:`sample_nuts` keeps the compiled sampler of every model it has seen in this Python process: re-running a
     notebook's model and sampling cells with an unchanged model reuses it instead of paying nutpie's compilation again,
@@ -32,6 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from recipes_utils.diagnostics import ELBOConvergence
+from recipes_utils.graph_determinism import deterministic_shapes
 
 __all__ = ["PROGRESS_ENV", "AdviFit", "NutsFit", "fit_advi", "sample_numpyro", "sample_nuts", "show_progress"]
 
@@ -161,7 +164,8 @@ def _compile_nutpie(model, backend: str):
         from recipes_utils.nutpie_cache import compile_pymc_model_numba
 
         return compile_pymc_model_numba(model)
-    return nutpie.compile_pymc_model(model, backend=backend)
+    with deterministic_shapes():
+        return nutpie.compile_pymc_model(model, backend=backend)
 
 
 def _compile(model, backend: str, reuse: bool):
@@ -428,7 +432,7 @@ def fit_advi(
     progress = show_progress() if progress is None else bool(progress)
     compile_kwargs = {"mode": mode} if mode is not None else {}
     start = time.perf_counter()
-    with model, _no_interrupted_message():
+    with model, _no_interrupted_message(), deterministic_shapes():
         approx = pm.fit(
             int(max_steps),
             method=method,

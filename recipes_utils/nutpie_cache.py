@@ -32,6 +32,8 @@ import warnings
 
 import numpy as np
 
+from recipes_utils.graph_determinism import deterministic_shapes
+
 __all__ = ["TESTED_NUTPIE", "callback_cache_hits", "compile_pymc_model_numba"]
 
 #: The nutpie version whose private functions and callback source this module uses.
@@ -144,7 +146,8 @@ def compile_pymc_model_numba(model):
     import nutpie
 
     if nutpie.__version__ != TESTED_NUTPIE:
-        return nutpie.compile_pymc_model(model, backend="numba")
+        with deterministic_shapes():
+            return nutpie.compile_pymc_model(model, backend="numba")
     from nutpie.compile_pymc import (
         CompiledPyMCModel,
         _make_functions,
@@ -158,10 +161,11 @@ def compile_pymc_model_numba(model):
     initial_point_fn = _wrap_with_lock(
         make_initial_point_fn(model=model, jitter_rvs=set(model.free_RVs), return_transformed=True)
     )
-    n_dim, n_expanded, logp_fn_pt, expand_fn_pt, initial_point_fn, shape_info = _make_functions(
-        model, mode="NUMBA", compute_grad=True, join_expanded=True, pymc_initial_point_fn=initial_point_fn,
-        var_names=None,
-    )  # fmt: skip
+    with deterministic_shapes():  # the same graph, so the same PyTensor cache key, in every process
+        n_dim, n_expanded, logp_fn_pt, expand_fn_pt, initial_point_fn, shape_info = _make_functions(
+            model, mode="NUMBA", compute_grad=True, join_expanded=True, pymc_initial_point_fn=initial_point_fn,
+            var_names=None,
+        )  # fmt: skip
 
     # As nutpie: one read-only copy of each data variable, reached through user_data.
     shared_data, shared_vars, seen = {}, {}, set()
