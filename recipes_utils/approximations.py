@@ -37,7 +37,7 @@ import pymc as pm
 import pytensor
 from scipy import stats
 
-from recipes_utils.graph_determinism import deterministic_shapes
+from recipes_utils.compile_cache import cacheable_compiles
 from recipes_utils.inference import fit_advi, sample_nuts, show_progress
 
 METHODS = ("nuts", "advi", "fullrank_advi", "pathfinder", "dadvi", "laplace")
@@ -124,7 +124,7 @@ def fit_method(
         # Progress bars follow RECIPES_PROGRESS like sample_nuts' and fit_advi's; pymc-extras' notes on its defaults
         # (UserWarning) and overflow warnings inside its optimisers are silenced here only.
         progress = show_progress()
-        with warnings.catch_warnings(), deterministic_shapes():
+        with warnings.catch_warnings(), cacheable_compiles():
             warnings.filterwarnings("ignore", category=UserWarning)
             warnings.filterwarnings("ignore", category=RuntimeWarning)
             if method == "pathfinder":
@@ -217,7 +217,7 @@ class Fitter:
     def __call__(self, seed: int) -> MethodFit:
         start = time.perf_counter()
         if self._state is None:
-            with deterministic_shapes():
+            with cacheable_compiles():
                 self._state = getattr(self, f"_compile_{self.method}")()
             self.compiles += 1
         with warnings.catch_warnings():

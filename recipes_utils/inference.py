@@ -13,8 +13,8 @@ Progress bars
 Compile once
     Nothing here changes PyTensor's configuration: PyTensor's Numba disk cache stays on, so a second run of a
     notebook loads the compiled code instead of compiling it again; the functions here compile inside
-    :func:`recipes_utils.graph_determinism.deterministic_shapes`, without which PyTensor 2.38 builds some models'
-    graphs differently in every process, so the cache never finds them. nutpie's own C callbacks around it, which nutpie
+    :func:`recipes_utils.compile_cache.cacheable_compiles`, without which PyTensor 2.38 builds some models' graphs
+    differently in every process and cannot cache a Student-t model's gradient at all. nutpie's own C callbacks around it, which nutpie
     compiles afresh on every call, are cached too (:mod:`recipes_utils.nutpie_cache`). On top of that,
     :func:`sample_nuts` keeps the compiled sampler of every model it has seen in this Python process: re-running a
     notebook's model and sampling cells with an unchanged model reuses it instead of paying nutpie's compilation again,
@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from recipes_utils.compile_cache import cacheable_compiles
 from recipes_utils.diagnostics import ELBOConvergence
-from recipes_utils.graph_determinism import deterministic_shapes
 
 __all__ = ["PROGRESS_ENV", "AdviFit", "NutsFit", "fit_advi", "sample_numpyro", "sample_nuts", "show_progress"]
 
@@ -164,7 +164,7 @@ def _compile_nutpie(model, backend: str):
         from recipes_utils.nutpie_cache import compile_pymc_model_numba
 
         return compile_pymc_model_numba(model)
-    with deterministic_shapes():
+    with cacheable_compiles():
         return nutpie.compile_pymc_model(model, backend=backend)
 
 
@@ -432,7 +432,7 @@ def fit_advi(
     progress = show_progress() if progress is None else bool(progress)
     compile_kwargs = {"mode": mode} if mode is not None else {}
     start = time.perf_counter()
-    with model, _no_interrupted_message(), deterministic_shapes():
+    with model, _no_interrupted_message(), cacheable_compiles():
         approx = pm.fit(
             int(max_steps),
             method=method,

@@ -32,7 +32,7 @@ import warnings
 
 import numpy as np
 
-from recipes_utils.graph_determinism import deterministic_shapes
+from recipes_utils.compile_cache import cacheable_compiles
 
 __all__ = ["TESTED_NUTPIE", "callback_cache_hits", "compile_pymc_model_numba"]
 
@@ -146,7 +146,7 @@ def compile_pymc_model_numba(model):
     import nutpie
 
     if nutpie.__version__ != TESTED_NUTPIE:
-        with deterministic_shapes():
+        with cacheable_compiles():
             return nutpie.compile_pymc_model(model, backend="numba")
     from nutpie.compile_pymc import (
         CompiledPyMCModel,
@@ -161,7 +161,7 @@ def compile_pymc_model_numba(model):
     initial_point_fn = _wrap_with_lock(
         make_initial_point_fn(model=model, jitter_rvs=set(model.free_RVs), return_transformed=True)
     )
-    with deterministic_shapes():  # the same graph, so the same PyTensor cache key, in every process
+    with cacheable_compiles():  # the same graph, so the same PyTensor cache key, in every process
         n_dim, n_expanded, logp_fn_pt, expand_fn_pt, initial_point_fn, shape_info = _make_functions(
             model, mode="NUMBA", compute_grad=True, join_expanded=True, pymc_initial_point_fn=initial_point_fn,
             var_names=None,
