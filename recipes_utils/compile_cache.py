@@ -12,27 +12,35 @@ A graph that changed from process to process.
     ``Eq(len_b, len_a)`` in the next), its key, and the cache missed. Every per-measurement model (three data arrays
     of the same unknown length meet in its likelihood) was compiled from scratch in every new process
     (``benchmarks/compile_cache.py``). PyTensor fixed it in 3.0.3 (pymc-devs/pytensor commit e0ea071,
-    "Make broadcast_shape_iter deterministic"), which needs Python 3.12. Inside the block the same function iterates
-    its variables in the order they were given.
+    "Make broadcast_shape_iter deterministic"), which PyMC 5.28.5, the last PyMC for Python 3.11, cannot use (it
+    requires PyTensor < 2.39). Inside the block the same function iterates its variables in the order they were given.
 A digamma without a key.
     The gradient of a Student-t density with its degrees of freedom estimated needs the digamma function (``Psi``),
     which PyTensor's Numba backend takes from SciPy's compiled library through a function pointer and so declines to
     cache (a pointer is valid in one process only): any model containing it, the plates recipe's, had no key at all.
-    Inside the block ``Psi`` compiles to :func:`digamma`, written here in Numba (recurrence to x >= 10, then the
-    asymptotic series; within 2e-12 of ``scipy.special.psi`` relative, or 1e-15 absolute near its root, checked in
-    ``tests/test_compile_cache.py``), which caches like any other scalar function.
+    Inside the block (and with PyTensor's Numba cache on, its default) ``Psi`` compiles to :func:`digamma`, written
+    here in Numba (reflection for x < 0, recurrence to x >= 10, then the asymptotic series; against
+    ``scipy.special.psi``, checked in ``tests/test_compile_cache.py``: within 2e-12 relative for x > 0, or 2e-15
+    absolute near its root, and within 1e-11 relative for x < 0 away from the poles), which caches like any other scalar
+    function. Its cache key includes a hash of its source, so an edit to it cannot load the old compiled code.
 
-When the block ends PyTensor behaves as before: importing ``recipes_utils`` changes nothing in PyTensor (the digamma is
-registered with PyTensor's Numba dispatcher on first use and hands back to PyTensor's own outside a block).
-``recipes_utils.inference`` and ``recipes_utils.approximations`` compile inside it. For a model you compile yourself::
+While a block is open the two changes hold for the whole process (every thread); when the last block closes PyTensor
+behaves as before. Importing ``recipes_utils`` changes nothing in PyTensor: the digamma is registered with PyTensor's
+Numba dispatcher on first use of the block and hands back to PyTensor's own outside it. ``recipes_utils.inference``,
+``recipes_utils.nutpie_cache`` and ``recipes_utils.approximations`` compile inside it. For a model of your own, build
+it and compile it inside the block (a few PyMC distributions already infer shapes while the model is built)::
 
     with cacheable_compiles():
+        with pm.Model() as model:
+            ...
         compiled = nutpie.compile_pymc_model(model)
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import inspect
 import math
 import re
 import threading
@@ -99,13 +107,17 @@ def digamma(x):
         return math.nan
     if x == math.inf:
         return math.inf
-    if x <= 0.0 and math.floor(x) == x:  # a pole
-        if x == 0.0:
-            return -math.inf if math.copysign(1.0, x) > 0 else math.inf
+    if x == 0.0:
+        return -math.inf if math.copysign(1.0, x) > 0 else math.inf
+    if x <= -4503599627370496.0:  # -2**52 and below every float is an integer: a pole
         return math.nan
     result = 0.0
-    if x < 0.0:  # reflection: psi(x) = psi(1 - x) - pi / tan(pi x)
-        result = -math.pi / math.tan(math.pi * x)
+    if x < 0.0:
+        n = float(round(x))
+        if x == n:  # a pole
+            return math.nan
+        # reflection: psi(x) = psi(1 - x) - pi / tan(pi x), tan taken of the distance to the nearest integer (exact)
+        result = -math.pi / math.tan(math.pi * (x - n))
         x = 1.0 - x
     while x < 10.0:  # recurrence: psi(x) = psi(x + 1) - 1 / x
         result -= 1.0 / x
@@ -113,6 +125,9 @@ def digamma(x):
     z = 1.0 / (x * x)  # asymptotic series (Bernoulli numbers) to z^7: below 1e-17 relative for x >= 10
     series = z * (1 / 12 - z * (1 / 120 - z * (1 / 252 - z * (1 / 240 - z * (1 / 132 - z * (691 / 32760 - z / 12))))))
     return result + math.log(x) - 0.5 / x - series
+
+
+_DIGAMMA_HASH = hashlib.sha256(inspect.getsource(digamma.py_func).encode()).hexdigest()[:16]
 
 
 def _register_psi() -> None:
@@ -135,15 +150,15 @@ def _register_psi() -> None:
         def psi(x):
             return digamma(x)
 
-        return psi, scalar_op_cache_key(op, cache_version="recipes_utils.compile_cache.digamma 1")
+        return psi, scalar_op_cache_key(op, cache_version=f"recipes_utils.compile_cache.digamma {_DIGAMMA_HASH}")
 
 
 @contextlib.contextmanager
 def cacheable_compiles():
     """Inside the block, PyTensor compiles the same graph in every process, and a digamma it can cache.
 
-    Re-entrant (the recipes' functions nest it) and thread-safe; leaving the outermost block restores PyTensor's own
-    behaviour. The shape fix is skipped with PyTensor >= 3.0.3.
+    Re-entrant (the recipes' functions nest it); the changes hold for the whole process while any block is open, and
+    leaving the last one restores PyTensor's own behaviour. The shape fix is skipped with PyTensor >= 3.0.3.
     """
     global _depth, _original_shape_iter
     from pytensor.tensor import extra_ops

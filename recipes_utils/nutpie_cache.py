@@ -158,10 +158,10 @@ def compile_pymc_model_numba(model):
     from pymc.initial_point import make_initial_point_fn
 
     # nutpie.compile_pymc_model's defaults for the Numba backend: support points, jittered
-    initial_point_fn = _wrap_with_lock(
-        make_initial_point_fn(model=model, jitter_rvs=set(model.free_RVs), return_transformed=True)
-    )
     with cacheable_compiles():  # the same graph, so the same PyTensor cache key, in every process
+        initial_point_fn = _wrap_with_lock(
+            make_initial_point_fn(model=model, jitter_rvs=set(model.free_RVs), return_transformed=True)
+        )
         n_dim, n_expanded, logp_fn_pt, expand_fn_pt, initial_point_fn, shape_info = _make_functions(
             model, mode="NUMBA", compute_grad=True, join_expanded=True, pymc_initial_point_fn=initial_point_fn,
             var_names=None,

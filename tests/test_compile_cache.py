@@ -114,11 +114,26 @@ def test_digamma_is_scipys():
     x = np.concatenate([np.exp(rng.uniform(-20, 20, 20_000)), np.linspace(0.01, 30, 3001), [0.5, 1.0, 2.0, 1e-300]])
     ours, theirs = np.array([digamma(v) for v in x]), special.psi(x)
     np.testing.assert_allclose(ours, theirs, rtol=2e-12, atol=1e-15)
-    negative = -np.exp(rng.uniform(-10, 4, 5_000))  # between the poles, away from them: relative error grows near one
+    root = np.linspace(1.4606, 1.4626, 201)  # psi's one positive root, 1.46163...: absolute error there
+    np.testing.assert_allclose([digamma(v) for v in root], special.psi(root), rtol=0, atol=2e-15)
+    negative = -np.exp(rng.uniform(-10, 6, 5_000))  # between the poles, away from them: relative error grows near one
     negative = negative[np.abs(negative - np.round(negative)) > 1e-3]
-    np.testing.assert_allclose([digamma(v) for v in negative], special.psi(negative), rtol=1e-10)
-    for pole in [0.0, -0.0, -1.0, -7.0, np.nan, np.inf, -np.inf]:
+    np.testing.assert_allclose([digamma(v) for v in negative], special.psi(negative), rtol=1e-11)
+    for pole in [0.0, -0.0, -1.0, -7.0, -(2.0**52), -1e20, -1e300, np.nan, np.inf, -np.inf]:
         np.testing.assert_equal(digamma(pole), special.psi(pole))
+    np.testing.assert_allclose(digamma(np.float32(2.5)), special.psi(2.5), rtol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int64"])
+def test_psi_of_other_dtypes_in_a_compiled_graph(dtype):
+    x = pt.vector("x", dtype=dtype)
+    with cacheable_compiles():
+        f = pytensor.function([x], pt.psi(x) * 2, mode="NUMBA")
+    assert CACHED_SRC_FUNCTIONS.get(f.vm.jit_fn.py_func) is not None
+    values = np.array([1, 2, 7, 30], dtype=dtype)
+    out = f(values)
+    assert out.dtype == pt.psi(x).dtype
+    np.testing.assert_allclose(out, 2 * special.psi(values.astype(float)), rtol=1e-6 if dtype == "float32" else 1e-12)
 
 
 def student_t_model():
