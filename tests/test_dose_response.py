@@ -190,9 +190,12 @@ def test_the_curve_at_the_points_is_the_per_row_density(likelihood):
     n_points = len(points["point_log_conc"].get_value())
     assert n_points == sim.data.groupby(["group", "log_concentration"]).ngroups < len(sim.data)
     assert len(points["point_of_row"].get_value()) == len(points["y"].get_value()) == len(sim.data)
+    (logp_points, dlogp_points), (logp_rows, dlogp_rows) = (
+        (m.compile_logp(), m.compile_dlogp()) for m in (points, rows)
+    )
     for point in random_points(rows, 3):
-        assert points.compile_logp()(point) == pytest.approx(rows.compile_logp()(point), rel=1e-12)
-        np.testing.assert_allclose(points.compile_dlogp()(point), rows.compile_dlogp()(point), rtol=1e-9, atol=1e-9)
+        assert logp_points(point) == pytest.approx(logp_rows(point), rel=1e-12)
+        np.testing.assert_allclose(dlogp_points(point), dlogp_rows(point), rtol=1e-9, atol=1e-9)
 
 
 def test_curve_at_is_checked():
@@ -558,8 +561,9 @@ def test_the_written_out_zero_sum_normal_is_pymcs_zero_sum_normal():
         free = model.value_vars[0]
         assert free.name == ("effect_free" if explicit else "effect_zerosum__")
         u = np.random.default_rng(0).normal(size=(5, 6))
-        logps.append([model.compile_logp()({free.name: x}) for x in u])
-        values.append([compile_at_point(model, effect)({free.name: x}) for x in u])
+        logp, value = model.compile_logp(), compile_at_point(model, effect)
+        logps.append([logp({free.name: x}) for x in u])
+        values.append([value({free.name: x}) for x in u])
     np.testing.assert_allclose(logps[1], logps[0], rtol=1e-12)
     np.testing.assert_allclose(values[1], values[0], rtol=1e-12, atol=1e-15)
     assert np.abs(np.sum(values[1], axis=1)).max() < 1e-12
