@@ -62,8 +62,8 @@ _psi_registered = False
 class _OrderedSet:
     """The part of ``set`` that ``broadcast_shape_iter`` uses (``add``, ``len``, iteration), in insertion order."""
 
-    def __init__(self, items=()):
-        self._items = dict.fromkeys(items)
+    def __init__(self):
+        self._items = {}
 
     def add(self, item) -> None:
         self._items[item] = None

@@ -14,13 +14,14 @@ Compile once
     Nothing here changes PyTensor's configuration: PyTensor's Numba disk cache stays on, so a second run of a
     notebook loads the compiled code instead of compiling it again; the functions here compile inside
     :func:`recipes_utils.compile_cache.cacheable_compiles`, without which PyTensor 2.38 builds some models' graphs
-    differently in every process and cannot cache a Student-t model's gradient at all. nutpie's own C callbacks around it, which nutpie
-    compiles afresh on every call, are cached too (:mod:`recipes_utils.nutpie_cache`). On top of that,
-    :func:`sample_nuts` keeps the compiled sampler of every model it has seen in this Python process: re-running a
-    notebook's model and sampling cells with an unchanged model reuses it instead of paying nutpie's compilation again,
-    and a model that differs only in its ``pm.Data`` values (a new data set of the same shape of model) reuses it with
-    the new data swapped in (nutpie's ``with_data``). (The disk cache and a fresh compile can differ in the last bits of a floating-point
-    result, so draws from the same seed agree to Monte Carlo error, not bit for bit: see the README.)
+    differently in every process and cannot cache a Student-t model's gradient at all. nutpie's own C callbacks
+    around it, which nutpie compiles afresh on every call, are cached too (:mod:`recipes_utils.nutpie_cache`). On
+    top of that, :func:`sample_nuts` keeps the compiled sampler of every model it has seen in this Python process:
+    re-running a notebook's model and sampling cells with an unchanged model reuses it instead of paying nutpie's
+    compilation again, and a model that differs only in its ``pm.Data`` values (a new data set of the same shape of
+    model) reuses it with the new data swapped in (nutpie's ``with_data``). (The disk cache and a fresh compile can
+    differ in the last bits of a floating-point result, so draws from the same seed agree to Monte Carlo error, not
+    bit for bit: see the README.)
 """
 
 from __future__ import annotations
