@@ -28,6 +28,11 @@ from recipes_utils.dose_response import (
 from recipes_utils.models import four_pl
 
 PRIORS = SIMULATION_PRIORS
+# Tests that compare two graphs' values (one form of the model against another, or against SciPy) check PyMC's
+# algebra, not a backend: they compile with PyTensor's Python implementations, which skips the Numba compile the
+# sampler needs (about 40 s of a core for the plates models in an empty compile directory, as in CI; 5 s this way).
+# Tests about numerics (finite gradients at the controls, float32) compile with the default backend, as a fit does.
+ALGEBRA = "FAST_COMPILE"
 
 
 def tidy(n_groups=4, n_obs=96, seed=0):
@@ -35,11 +40,13 @@ def tidy(n_groups=4, n_obs=96, seed=0):
     return sim.data, sim
 
 
-def compile_at_point(model, outs):
+def compile_at_point(model, outs, mode=ALGEBRA):
     """A function of a full point (every value variable), whatever the outputs depend on."""
     # Random variables in the outputs are replaced by their value variables, or they would be drawn at random.
     outs = model.replace_rvs_by_values(outs if isinstance(outs, list) else [outs])
-    return model.compile_fn(outs if len(outs) > 1 else outs[0], inputs=model.value_vars, on_unused_input="ignore")
+    return model.compile_fn(
+        outs if len(outs) > 1 else outs[0], inputs=model.value_vars, on_unused_input="ignore", mode=mode
+    )
 
 
 def random_points(model, n=3, seed=0):
@@ -191,7 +198,7 @@ def test_the_curve_at_the_points_is_the_per_row_density(likelihood):
     assert n_points == sim.data.groupby(["group", "log_concentration"]).ngroups < len(sim.data)
     assert len(points["point_of_row"].get_value()) == len(points["y"].get_value()) == len(sim.data)
     (logp_points, dlogp_points), (logp_rows, dlogp_rows) = (
-        (m.compile_logp(), m.compile_dlogp()) for m in (points, rows)
+        (m.compile_logp(mode=ALGEBRA), m.compile_dlogp(mode=ALGEBRA)) for m in (points, rows)
     )
     for point in random_points(rows, 3):
         assert logp_points(point) == pytest.approx(logp_rows(point), rel=1e-12)
@@ -212,7 +219,7 @@ def test_aggregated_replicates_give_the_same_log_density(parameterization):
     data, _ = tidy(n_groups=5, n_obs=5 * 8 * 3 + 7)  # uneven replicate counts
     raw = hierarchical_four_pl(data, priors=PRIORS, parameterization=parameterization)
     agg = hierarchical_four_pl(data, priors=PRIORS, parameterization=parameterization, aggregate=True)
-    raw_logp, agg_logp = raw.compile_logp(), agg.compile_logp()
+    raw_logp, agg_logp = raw.compile_logp(mode=ALGEBRA), agg.compile_logp(mode=ALGEBRA)
     for point in random_points(raw, 4):
         assert agg_logp(point) == pytest.approx(raw_logp(point), rel=1e-11)
 
@@ -269,8 +276,8 @@ def test_controls_sit_at_top():
     # the curve at the points: the controls are points too (log concentration -inf), same density and gradient
     points = hierarchical_four_pl(data, priors=PRIORS, zero_is_control=True, curve_at="points")
     assert np.isneginf(points["point_log_conc"].get_value()).sum() == 2
-    assert points.compile_logp()(point) == pytest.approx(model.compile_logp()(point), rel=1e-12)
-    np.testing.assert_allclose(points.compile_dlogp()(point), grad, rtol=1e-9, atol=1e-9)
+    assert points.compile_logp(mode=ALGEBRA)(point) == pytest.approx(model.compile_logp(mode=ALGEBRA)(point), rel=1e-12)
+    np.testing.assert_allclose(points.compile_dlogp(mode=ALGEBRA)(point), grad, rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("aggregate", [False, True])
@@ -561,7 +568,7 @@ def test_the_written_out_zero_sum_normal_is_pymcs_zero_sum_normal():
         free = model.value_vars[0]
         assert free.name == ("effect_free" if explicit else "effect_zerosum__")
         u = np.random.default_rng(0).normal(size=(5, 6))
-        logp, value = model.compile_logp(), compile_at_point(model, effect)
+        logp, value = model.compile_logp(mode=ALGEBRA), compile_at_point(model, effect)
         logps.append([logp({free.name: x}) for x in u])
         values.append([value({free.name: x}) for x in u])
     np.testing.assert_allclose(logps[1], logps[0], rtol=1e-12)
@@ -626,11 +633,11 @@ def test_decorrelated_is_the_centred_posterior_in_another_basis(likelihood):
     decorrelated = hierarchical_four_pl(sim.data, parameterization="decorrelated", **kw)
     assert "curve" in {v.name for v in decorrelated.free_RVs}
     assert list(decorrelated.coords["curve_param"]) == ["bottom", "top", "log_ec50", "log_hill"]
-    logp_c, logp_d = centred.compile_logp(jacobian=False), decorrelated.compile_logp(jacobian=False)
+    logp_c, logp_d = (m.compile_logp(jacobian=False, mode=ALGEBRA) for m in (centred, decorrelated))
     for point in random_points(centred, 3):
         assert logp_d(to_decorrelated(centred, decorrelated, point)) == pytest.approx(logp_c(point), rel=1e-10)
     # With the Jacobian the two differ by a constant (the transform is linear): the same posterior.
-    jac_c, jac_d = centred.compile_logp(), decorrelated.compile_logp()
+    jac_c, jac_d = centred.compile_logp(mode=ALGEBRA), decorrelated.compile_logp(mode=ALGEBRA)
     diffs = [jac_d(to_decorrelated(centred, decorrelated, p)) - jac_c(p) for p in random_points(centred, 3, seed=1)]
     assert np.ptp(diffs) < 1e-6 * abs(diffs[0]) + 1e-8
     # The group variables keep their names (as Deterministics), so every downstream function works.
