@@ -42,12 +42,12 @@ def tidy(n_groups=4, n_obs=96, seed=0):
     return sim.data, sim
 
 
-def compile_at_point(model, outs, mode=ALGEBRA):
-    """A function of a full point (every value variable), whatever the outputs depend on."""
+def compile_at_point(model, outs):
+    """A function of a full point (every value variable), whatever the outputs depend on, compiled as ``ALGEBRA``."""
     # Random variables in the outputs are replaced by their value variables, or they would be drawn at random.
     outs = model.replace_rvs_by_values(outs if isinstance(outs, list) else [outs])
     return model.compile_fn(
-        outs if len(outs) > 1 else outs[0], inputs=model.value_vars, on_unused_input="ignore", mode=mode
+        outs if len(outs) > 1 else outs[0], inputs=model.value_vars, on_unused_input="ignore", mode=ALGEBRA
     )
 
 
