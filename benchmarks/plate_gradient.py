@@ -8,6 +8,9 @@ space (the median of ``--calls`` timed calls after a warm-up call), for the mode
 plate="plate", likelihood=..., curve_at="points")`` builds, centred, on ``simulate_dose_response`` data with plates and 1% outliers:
 
 - ``pytensor-numba``: nutpie's compiled function (PyTensor's Numba backend), what ``sample_nuts`` samples with;
+- ``pytensor-numba-pm.StudentT`` (Student-t only): the same with PyMC's own ``StudentT``, which takes a ``log1p`` per
+  row where the builder's :func:`~recipes_utils.dose_response.student_t_logp` takes a ``log`` (rows before 2026-12-03
+  time this form as ``pytensor-numba``);
 - ``pytensor-jax``: nutpie's ``backend="jax"`` function (PyTensor's JAX backend);
 - ``pytensor-numba-float32`` / ``pytensor-jax-float32``: the same two for the model built with PyTensor's ``floatX``
   set to float32 (data and parameters in single precision; nutpie passes the point in float64 and casts it);
@@ -210,6 +213,22 @@ def measure(likelihood, args):
                          "seconds_per_call": median_call_s(_caller(backend, compiled, x), args.calls)})  # fmt: skip
 
     time_nutpie(model)
+    if likelihood == "student_t":  # the same model with PyMC's StudentT, whose density takes a log1p per row
+        from unittest import mock
+
+        import pymc as pm
+
+        from recipes_utils import dose_response
+
+        def pymc_student_t(name, nu, mu, sigma, **kwargs):
+            return pm.StudentT(name, nu=nu, mu=mu, sigma=sigma, **kwargs)
+
+        with mock.patch.object(dose_response, "_student_t", pymc_student_t):
+            pymc_model = build(args.obs, args.groups, args.plates, likelihood)[0]
+        start = time.perf_counter()
+        compiled = nutpie.compile_pymc_model(pymc_model, backend="numba")
+        rows.append({"implementation": "pytensor-numba-pm.StudentT", "compile_s": time.perf_counter() - start,
+                     "seconds_per_call": median_call_s(_caller("numba", compiled, x), args.calls)})  # fmt: skip
     import pytensor
 
     with pytensor.config.change_flags(floatX="float32"):  # the same model with every array and variable in float32

@@ -24,6 +24,7 @@ from recipes_utils.dose_response import (
     predict_curves,
     prepare_grouped,
     replicate_cells,
+    student_t_logp,
 )
 from recipes_utils.models import four_pl
 
@@ -541,6 +542,49 @@ def test_plates_and_a_student_t_likelihood():
 
     assert loglik == pytest.approx(student_t.logpdf(sim.data["response"], nu, mu, sigma).sum(), rel=1e-10)
     assert np.isfinite(model.compile_dlogp()(point)).all()
+
+
+@pytest.mark.parametrize("nu", [0.05, 1.0, 4.0, 30.0, 1e4])
+@pytest.mark.parametrize("sigma", [1e-3, 1.0, 50.0])
+def test_student_t_logp_is_pymcs_studentt_value_and_gradient(nu, sigma):
+    # Written with log(nu sigma^2 + r^2) - log(nu sigma^2) for speed, not log1p: residuals from 1e-8 to 1e3 sigmas
+    # (and 0), where the difference of logs is worst, must give PyMC's value and gradient
+    import pytensor
+    import pytensor.tensor as pt
+
+    value, mu, nu_, sigma_ = pt.dvector("value"), pt.dvector("mu"), pt.dscalar("nu"), pt.dscalar("sigma")
+    ours = student_t_logp(value, nu_, mu, sigma_).sum()
+    pymc = pm.logp(pm.StudentT.dist(nu=nu_, mu=mu, sigma=sigma_), value).sum()
+    wrt = [nu_, mu, sigma_]
+    f = pytensor.function([value, mu, nu_, sigma_], [ours, pymc, *pytensor.grad(ours, wrt), *pytensor.grad(pymc, wrt)],
+                          mode=ALGEBRA)  # fmt: skip
+    rng = np.random.default_rng(0)
+    residual = sigma * np.append(rng.standard_normal(60) * 10.0 ** rng.integers(-8, 4, 60), 0.0)
+    mu_value = rng.normal(0, 10, residual.size)
+    a, b, *grads = f(mu_value + residual, mu_value, nu, sigma)
+    assert a == pytest.approx(b, rel=1e-12)
+    for ours_grad, pymc_grad in zip(grads[:3], grads[3:]):
+        np.testing.assert_allclose(ours_grad, pymc_grad, rtol=1e-12, atol=1e-12 * np.max(np.abs(pymc_grad)))
+    from pymc.logprob.utils import ParameterValueError
+
+    with pytest.raises(ParameterValueError, match="nu > 0"):  # outside the support, as PyMC's check says
+        f(mu_value, mu_value, -1.0, sigma)
+
+
+def test_the_student_t_gradient_has_no_log1p_per_row():
+    # The reason for student_t_logp: PyTensor's rewrites must not turn the difference of logs back into a log1p per row
+    sim = simulate_dose_response(4, 4 * 16, seed=8, n_plates=3, outlier_fraction=0.05)
+    model = hierarchical_four_pl(sim.data, plate="plate", likelihood="student_t", curve_at="points")
+    fn = model.compile_logp(jacobian=True)  # the default mode's full rewrites (stabilize, specialize), as a fit's
+    scalar_ops = set()
+    for node in fn.f.maker.fgraph.toposort():
+        scalar = getattr(node.op, "scalar_op", None)
+        inner = scalar.fgraph.toposort() if hasattr(scalar, "fgraph") else [] if scalar is None else [scalar]
+        scalar_ops |= {type(getattr(n, "op", n)).__name__ for n in inner}
+    assert "Log" in scalar_ops and "Log1p" not in scalar_ops
+    assert model["response"].owner.op.__class__.__name__ != "StudentTRV"  # the CustomDist, not pm.StudentT
+    draws = pm.draw(model["response"], random_seed=1)  # forward draws still work (pm.StudentT's own)
+    assert draws.shape == (len(sim.data),) and np.isfinite(draws).all()
 
 
 def test_plate_and_likelihood_arguments_are_checked():
