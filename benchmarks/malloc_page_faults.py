@@ -12,7 +12,7 @@ reads its malloc settings from the environment when a process starts, so each se
 fresh mappings), ``MALLOC_TRIM_THRESHOLD_`` at 2 GiB and ``MALLOC_TOP_PAD_`` at 256 MiB (freed memory stays with the
 process). Those figures, and the rows of the CSV dated 2026-12-02, are of the builder's per-row form (its default
 ``curve_at="rows"``, which this script builds); with ``curve_at="points"`` (each curve once per (compound, dose)) the
-full Student-t run had 7 faults per gradient with the default settings (README, plates row). Both sample the same chains (same seed, same number of gradients); reported: sampling seconds (compilation
+full Student-t run had 7-8 faults per gradient with the default settings (README, plates row). Both sample the same chains (same seed, same number of gradients); reported: sampling seconds (compilation
 excluded), milliseconds of a core per gradient (sampling seconds x the cores the 4 chains
 keep busy, min(4, cores), over gradients), minor page faults per gradient. Linux and glibc only. Appends
 to benchmarks/results/malloc_page_faults.csv.
