@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/plate_nuts.py [--obs 40000] [--groups 300] [--plates 50]
         [--configs centered:diag,centered:low_rank,decorrelated:diag] [--float32] [--maxdepth 10]
-        [--target-accept 0.8] [--likelihood normal] [--backend numba] [--summary-dir DIR]
+        [--target-accept 0.8] [--likelihood normal] [--backend numba] [--seed 1] [--summary-dir DIR]
 
 NUTS's cost is (gradients) x (cost of one gradient). ``benchmarks/plate_gradient.py`` measures the second; this
 measures the first, for each ``parameterization:mass`` pair in ``--configs``. Mass matrices: nutpie's diagonal one
@@ -68,6 +68,7 @@ def main(argv=None):
     parser.add_argument("--backend", choices=["numba", "jax"], default="numba")
     parser.add_argument("--curve-at", choices=["rows", "points"], default="points",
                         help="hierarchical_four_pl's curve_at: the 4PL once per measurement or once per (group, dose)")
+    parser.add_argument("--seed", type=int, default=1, help="the sampler's seed (the simulated data keep seed 1)")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--summary-dir", type=Path, default=None,
                         help="also write each fit's per-parameter diagnostics (r-hat, ESS) to <dir>/<config>.csv, "
@@ -93,7 +94,7 @@ def main(argv=None):
             raise SystemExit(f"unknown config {config!r}: centered or decorrelated, then :diag or :low_rank")
         model = hierarchical_four_pl(sim.data, priors=priors, parameterization=form, plate="plate",
                                     likelihood=args.likelihood, curve_at=args.curve_at)
-        fit = sample_nuts(model, seed=1, chains=args.chains, tune=args.tune, draws=args.draws,
+        fit = sample_nuts(model, seed=args.seed, chains=args.chains, tune=args.tune, draws=args.draws,
                           low_rank=mass == "low_rank", progress=False, maxdepth=args.maxdepth,
                           target_accept=args.target_accept, backend=args.backend)  # fmt: skip
         summary = az.summary(fit.idata, kind="diagnostics", round_to="none")
@@ -114,7 +115,7 @@ def main(argv=None):
         rows.append({"parameterization": form, "mass_matrix": mass, "backend": args.backend, "curve_at": args.curve_at,
                      "dtype": "float32" if args.float32 else "float64",
                      "maxdepth": args.maxdepth, "target_accept": args.target_accept, "likelihood": args.likelihood, "n_obs": args.obs, "n_groups": args.groups, "n_plates": args.plates,
-                     "chains": args.chains, "tune": args.tune, "draws": args.draws, "seconds": fit.seconds,
+                     "seed": args.seed, "chains": args.chains, "tune": args.tune, "draws": args.draws, "seconds": fit.seconds,
                      "compile_s": fit.compile_seconds, "steps_per_draw": fit.steps_per_draw,
                      "gradients": fit.gradients, "divergences": fit.divergences,
                      "max_rhat": float(summary["r_hat"].max()), "max_rhat_of": str(summary["r_hat"].idxmax()),
@@ -132,7 +133,7 @@ def main(argv=None):
         old = old.assign(**{k: old.get(k, v) for k, v in (("parameterization", "centered"), ("dtype", "float64"),
                                                               ("maxdepth", 10), ("target_accept", 0.8),
                                                               ("likelihood", "normal"), ("backend", "numba"),
-                                                              ("curve_at", "rows"))})
+                                                              ("curve_at", "rows"), ("seed", 1))})
         table = pd.concat([old, table], ignore_index=True)[table.columns]
     table.to_csv(args.out, index=False)
     print(table.round(4).to_string(index=False))
