@@ -40,13 +40,15 @@ OUT = Path(__file__).resolve().parent / "results" / "plate_nuts.csv"
 
 
 def diagnostics_digest(summary, max_rhat=1.01):
-    """Per variable of ``az.summary(kind="diagnostics")``: how many values, the largest r-hat, how many above
-    ``max_rhat``, the smallest and median bulk ESS and the smallest tail ESS; then every value above ``max_rhat``."""
+    """Per variable of ``az.summary(kind="diagnostics")``: how many values, the largest, median and 99th-percentile
+    r-hat, how many above ``max_rhat``, the smallest and median bulk ESS and the smallest and median tail ESS; then
+    every value above ``max_rhat``."""
     by_var = summary.assign(variable=summary.index.str.split("[").str[0]).groupby("variable")
     table = pd.DataFrame({"n": by_var.size(), "max_r_hat": by_var["r_hat"].max(),
                           "n_above": by_var["r_hat"].apply(lambda r: int((r > max_rhat).sum())),
                           "min_ess_bulk": by_var["ess_bulk"].min(), "median_ess_bulk": by_var["ess_bulk"].median(),
-                          "min_ess_tail": by_var["ess_tail"].min()})  # fmt: skip
+                          "min_ess_tail": by_var["ess_tail"].min(), "median_ess_tail": by_var["ess_tail"].median(),
+                          "median_r_hat": by_var["r_hat"].median(), "q99_r_hat": by_var["r_hat"].quantile(0.99)})  # fmt: skip
     above = summary.loc[summary["r_hat"] > max_rhat, ["r_hat", "ess_bulk", "ess_tail"]].rename(
         columns={"r_hat": "max_r_hat", "ess_bulk": "min_ess_bulk", "ess_tail": "min_ess_tail"})
     return pd.concat([table, above.assign(n=1, n_above=1)])
