@@ -73,8 +73,9 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=1, help="the sampler's seed (the simulated data keep seed 1)")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--summary-dir", type=Path, default=None,
-                        help="also write each fit's per-parameter diagnostics (r-hat, ESS) to <dir>/<config>.csv, "
-                        "and a digest (per variable, then every r-hat above 1.01) to <dir>/<config>_digest.csv")
+                        help="also write each fit's per-parameter diagnostics (r-hat, ESS) to <dir>/<stem>.csv, "
+                        "and a digest (per variable, then every r-hat above 1.01) to <dir>/<stem>_digest.csv; "
+                        "stem: parameterization_mass_likelihood_targetaccept, then _seedN unless the seed is 1")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     if args.float32:
@@ -102,7 +103,7 @@ def main(argv=None):
         summary = az.summary(fit.idata, kind="diagnostics", round_to="none")
         if args.summary_dir is not None:
             args.summary_dir.mkdir(parents=True, exist_ok=True)
-            stem = f"{form}_{mass}_{args.likelihood}_{args.target_accept}"
+            stem = f"{form}_{mass}_{args.likelihood}_{args.target_accept}" + (f"_seed{args.seed}" if args.seed != 1 else "")
             summary.to_csv(args.summary_dir / f"{stem}.csv")
             diagnostics_digest(summary).to_csv(args.summary_dir / f"{stem}_digest.csv")
         ess = az.ess(fit.idata, var_names=["log_ec50", "plate_effect"])
