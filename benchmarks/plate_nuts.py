@@ -103,7 +103,8 @@ def main(argv=None):
         summary = az.summary(fit.idata, kind="diagnostics", round_to="none")
         if args.summary_dir is not None:
             args.summary_dir.mkdir(parents=True, exist_ok=True)
-            stem = f"{form}_{mass}_{args.likelihood}_{args.target_accept}" + (f"_seed{args.seed}" if args.seed != 1 else "")
+            stem = f"{form}_{mass}_{args.likelihood}_{args.target_accept}"
+            stem += f"_seed{args.seed}" if args.seed != 1 else ""
             summary.to_csv(args.summary_dir / f"{stem}.csv")
             diagnostics_digest(summary).to_csv(args.summary_dir / f"{stem}_digest.csv")
         ess = az.ess(fit.idata, var_names=["log_ec50", "plate_effect"])
