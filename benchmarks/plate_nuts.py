@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/plate_nuts.py [--obs 40000] [--groups 300] [--plates 50]
         [--configs centered:diag,centered:low_rank,decorrelated:diag] [--float32] [--maxdepth 10]
-        [--target-accept 0.8] [--likelihood normal] [--backend numba] [--seed 1] [--summary-dir DIR]
+        [--target-accept 0.8] [--likelihood normal] [--backend numba] [--seed 1] [--store all] [--summary-dir DIR]
 
 NUTS's cost is (gradients) x (cost of one gradient). ``benchmarks/plate_gradient.py`` measures the second; this
 measures the first, for each ``parameterization:mass`` pair in ``--configs``. Mass matrices: nutpie's diagonal one
@@ -21,6 +21,16 @@ EC50s and the plate effects, that ESS per 1,000 gradients (over tuning and kept 
 and plate offsets inside the 94% intervals, and the process's peak resident memory (GiB, Linux; rows before 2026-12-02
 have no such columns), and which parameter had the largest r-hat (rows before the Student-t option have none). Appends to
 benchmarks/results/plate_nuts.csv (one row per run).
+
+Memory is mostly the trace. ``--store all`` (nutpie's default) keeps every variable and deterministic: 40,000
+quantities per draw at 3,000 curves (the curves' unconstrained and constrained parameters, and each curve parameter
+again as its own deterministic). ``--store parameters`` keeps the free variables (constrained; nutpie keeps the
+unconstrained ones in any case) and the log EC50s: the same r-hat values less the per-parameter copies (``bottom``,
+``top``, ``log_hill``, ``hill``). ``--store estimands`` keeps the curves' parameters in the sampler's coordinates only
+(the unconstrained ``curve_affine_curve__``, which nutpie stores in any case), the log EC50s, the plate offsets and
+every population-level variable: r-hat then covers every coordinate the sampler moves and the quantities the recipe
+reports, not the curves' constrained parameters. ``peak_rss_sampling_gb`` is the peak when sampling has returned, before the
+diagnostics (rows before 2026-12-04 have none, and no ``store``: ``all``).
 """
 
 from __future__ import annotations
@@ -71,11 +81,15 @@ def main(argv=None):
     parser.add_argument("--curve-at", choices=["rows", "points"], default="points",
                         help="hierarchical_four_pl's curve_at: the 4PL once per measurement or once per (group, dose)")
     parser.add_argument("--seed", type=int, default=1, help="the sampler's seed (the simulated data keep seed 1)")
+    parser.add_argument("--store", choices=["all", "parameters", "estimands"], default="all",
+                        help="what the trace keeps: every variable and deterministic; the free variables and the log "
+                        "EC50s; or those less the curves' constrained parameters (see above)")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--summary-dir", type=Path, default=None,
                         help="also write each fit's per-parameter diagnostics (r-hat, ESS) to <dir>/<stem>.csv, "
                         "and a digest (per variable, then every r-hat above 1.01) to <dir>/<stem>_digest.csv; "
-                        "stem: parameterization_mass_likelihood_targetaccept, then _seedN unless the seed is 1")
+                        "stem: parameterization_mass_likelihood_targetaccept, then _seedN unless the seed is 1, "
+                        "then _<store> unless --store is all")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     if args.float32:
@@ -97,14 +111,20 @@ def main(argv=None):
             raise SystemExit(f"unknown config {config!r}: centered or decorrelated, then :diag or :low_rank")
         model = hierarchical_four_pl(sim.data, priors=priors, parameterization=form, plate="plate",
                                     likelihood=args.likelihood, curve_at=args.curve_at)
+        # plate_effect by name: with --float32 it is a deterministic over plate_effect_free
+        stored = {"all": None, "parameters": [v.name for v in model.free_RVs] + ["log_ec50", "plate_effect"],
+                  "estimands": [v.name for v in model.free_RVs if v.name != "curve"] + ["log_ec50", "plate_effect"]
+                  }[args.store]  # fmt: skip
         fit = sample_nuts(model, seed=args.seed, chains=args.chains, tune=args.tune, draws=args.draws,
                           low_rank=mass == "low_rank", progress=False, maxdepth=args.maxdepth,
-                          target_accept=args.target_accept, backend=args.backend)  # fmt: skip
+                          target_accept=args.target_accept, backend=args.backend, var_names=stored)  # fmt: skip
+        peak_sampling = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
         summary = az.summary(fit.idata, kind="diagnostics", round_to="none")
         if args.summary_dir is not None:
             args.summary_dir.mkdir(parents=True, exist_ok=True)
             stem = f"{form}_{mass}_{args.likelihood}_{args.target_accept}"
             stem += f"_seed{args.seed}" if args.seed != 1 else ""
+            stem += f"_{args.store}" if args.store != "all" else ""
             summary.to_csv(args.summary_dir / f"{stem}.csv")
             diagnostics_digest(summary).to_csv(args.summary_dir / f"{stem}_digest.csv")
         ess = az.ess(fit.idata, var_names=["log_ec50", "plate_effect"])
@@ -126,7 +146,8 @@ def main(argv=None):
                      "min_ess_bulk_ec50_plates": min_ess,
                      "ess_per_1000_gradients": 1000 * min_ess / fit.gradients,
                      "coverage_log_ec50": coverage["log_ec50"], "coverage_plates": coverage["plates"],
-                     "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20})  # fmt: skip
+                     "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+                     "peak_rss_sampling_gb": peak_sampling, "store": args.store})  # fmt: skip
         print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
     table["date"] = time.strftime("%Y-%m-%d")
@@ -137,7 +158,7 @@ def main(argv=None):
         old = old.assign(**{k: old.get(k, v) for k, v in (("parameterization", "centered"), ("dtype", "float64"),
                                                               ("maxdepth", 10), ("target_accept", 0.8),
                                                               ("likelihood", "normal"), ("backend", "numba"),
-                                                              ("curve_at", "rows"), ("seed", 1))})
+                                                              ("curve_at", "rows"), ("seed", 1), ("store", "all"))})
         table = pd.concat([old, table], ignore_index=True)[table.columns]
     table.to_csv(args.out, index=False)
     print(table.round(4).to_string(index=False))

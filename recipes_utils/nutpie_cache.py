@@ -136,18 +136,20 @@ def _cfunc(signature, fn, *, cache: bool):
         return numba.cfunc(signature, cache=cache)(fn)
 
 
-def compile_pymc_model_numba(model):
-    """``nutpie.compile_pymc_model(model, backend="numba")`` with its defaults, the C callbacks cached on disk.
+def compile_pymc_model_numba(model, var_names=None):
+    """``nutpie.compile_pymc_model(model, backend="numba", var_names=var_names)`` with its other defaults, the C
+    callbacks cached on disk. ``var_names`` (nutpie's): the variables stored in the trace besides the unconstrained
+    free variables, which nutpie always stores; ``None`` stores every one.
 
     Returns nutpie's ``CompiledPyMCModel``; sample it with ``nutpie.sample`` as usual.
     :func:`callback_cache_hits` says how many of its two callbacks were loaded from the disk cache. With a nutpie
-    other than :data:`TESTED_NUTPIE` it is ``nutpie.compile_pymc_model(model, backend="numba")``.
+    other than :data:`TESTED_NUTPIE` it is ``nutpie.compile_pymc_model(model, backend="numba", var_names=var_names)``.
     """
     import nutpie
 
     if nutpie.__version__ != TESTED_NUTPIE:
         with cacheable_compiles():
-            return nutpie.compile_pymc_model(model, backend="numba")
+            return nutpie.compile_pymc_model(model, backend="numba", var_names=var_names)
     from nutpie.compile_pymc import (
         CompiledPyMCModel,
         _make_functions,
@@ -164,7 +166,7 @@ def compile_pymc_model_numba(model):
         )
         n_dim, n_expanded, logp_fn_pt, expand_fn_pt, initial_point_fn, shape_info = _make_functions(
             model, mode="NUMBA", compute_grad=True, join_expanded=True, pymc_initial_point_fn=initial_point_fn,
-            var_names=None,
+            var_names=var_names,
         )  # fmt: skip
 
     # As nutpie: one read-only copy of each data variable, reached through user_data.

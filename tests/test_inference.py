@@ -148,6 +148,45 @@ def test_fit_advi_can_run_all_its_steps_and_still_report_the_rule():
     assert fit.steps == 6_000 and fit.converged and fit.converged_at < 6_000
 
 
+def test_sample_nuts_stores_only_the_named_variables_and_draws_the_same():
+    def model_for():
+        y = np.random.default_rng(2).normal(3.0, 1.0, 30)
+        with pm.Model() as m:
+            mu = pm.Normal("mu", 0, 10, shape=3)
+            sigma = pm.HalfNormal("sigma", 5)
+            pm.Deterministic("mu_twice", 2 * mu)
+            pm.Deterministic("spread", mu.max() - mu.min())
+            pm.Normal("y", mu[np.arange(30) % 3], sigma, observed=y)
+        return m
+
+    kwargs = {"seed": 1, "draws": 100, "tune": 100, "chains": 2, "progress": False}
+    everything = inference.sample_nuts(model_for(), **kwargs)
+    assert set(everything.idata.posterior.data_vars) == {"mu", "sigma", "sigma_log__", "mu_twice", "spread"}
+    some = inference.sample_nuts(model_for(), var_names=["sigma", "spread"], **kwargs)
+    # Another set of stored variables is another compiled sampler, not the one above reused.
+    assert not some.reused_compiled
+    # nutpie keeps the unconstrained free variables (mu, sigma_log__) in any case.
+    assert set(some.idata.posterior.data_vars) == {"mu", "sigma", "sigma_log__", "spread"}
+    post = some.idata.posterior  # what is stored belongs to the draws
+    np.testing.assert_allclose(post["spread"], post["mu"].max("mu_dim_0") - post["mu"].min("mu_dim_0"), rtol=1e-12)
+    np.testing.assert_allclose(post["sigma"], np.exp(post["sigma_log__"]), rtol=1e-12)
+    # The same names in another order, repeated, as a tuple: the same stored set, the compiled sampler reused.
+    assert inference.sample_nuts(model_for(), var_names=("spread", "sigma", "spread"), **kwargs).reused_compiled
+
+
+@pytest.mark.parametrize(
+    "var_names, error, message",
+    [
+        (["sigma", "y"], ValueError, r"var_names: \['y'\] not among the model's free variables and deterministics"),
+        (["tau"], ValueError, r"var_names: \['tau'\]"),
+        ("sigma", TypeError, "var_names must be a list of variable names, not the string 'sigma'"),
+    ],
+)
+def test_sample_nuts_rejects_var_names_the_model_cannot_store(var_names, error, message):
+    with pytest.raises(error, match=message):
+        inference.sample_nuts(normal_model(np.zeros(5)), seed=1, var_names=var_names)
+
+
 def test_sample_nuts_swaps_new_data_into_a_compiled_sampler_of_the_same_structure():
     def model_for(y):
         with pm.Model() as m:
