@@ -37,10 +37,10 @@ run: $(STAMP)
 
 ## pytest over tests/ and nbval over every notebook at smoke scale (progress bars off: RECIPES_PROGRESS=0).
 test: $(STAMP)
-	$(BIN)/ruff check recipes_utils tests benchmarks notebooks scripts
+	$(BIN)/ruff check recipes_utils tests benchmarks notebooks scripts conftest.py
 	RECIPES_PROGRESS=0 RECIPES_SCALE=smoke MPLBACKEND=Agg $(BIN)/python -m pytest tests notebooks \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT) \
-		-n $(TEST_WORKERS) --dist loadfile -p no:cacheprovider -q
+		-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -p no:cacheprovider -q
 
 ## Re-execute every notebook at full scale and store the outputs in notebooks/ (then commit them).
 notebooks: $(STAMP)
