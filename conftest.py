@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-FILE_SECONDS = Path(__file__).resolve().parent / "tests" / "file_seconds.json"
+ROOT = Path(__file__).resolve().parent
+FILE_SECONDS = ROOT / "tests" / "file_seconds.json"
 
 
 def heaviest_files_first(paths: list[str], seconds: dict[str, float]) -> list[int]:
@@ -31,7 +32,17 @@ def heaviest_files_first(paths: list[str], seconds: dict[str, float]) -> list[in
     return sorted(range(len(paths)), key=key)
 
 
+def repository_path(path) -> str:
+    """``path`` relative to the repository, as ``tests/file_seconds.json`` names files; a path outside it stays
+    absolute (and is then unlisted)."""
+    path = Path(path).resolve()
+    try:
+        return path.relative_to(ROOT).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
 def pytest_collection_modifyitems(config, items):
     seconds = json.loads(FILE_SECONDS.read_text())
-    paths = [Path(item.path).resolve().relative_to(config.rootpath).as_posix() for item in items]
+    paths = [repository_path(item.path) for item in items]
     items[:] = [items[i] for i in heaviest_files_first(paths, seconds)]
