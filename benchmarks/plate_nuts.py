@@ -29,8 +29,8 @@ unconstrained ones in any case) and the log EC50s: the same r-hat values less th
 ``top``, ``log_hill``, ``hill``). ``--store estimands`` keeps the curves' parameters in the sampler's coordinates only
 (the unconstrained ``curve_affine_curve__``, which nutpie stores in any case), the log EC50s, the plate offsets and
 every population-level variable: r-hat then covers every coordinate the sampler moves and the quantities the recipe
-reports, not the curves' constrained parameters. ``peak_rss_sampling_gb`` is the peak when sampling has returned, before the
-diagnostics (rows before 2026-12-04 have none, and no ``store``: ``all``).
+reports, not the curves' constrained parameters. ``peak_rss_sampling_gb`` is the peak when sampling has returned,
+before the diagnostics (rows before 2026-12-04 have none, and no ``store``: ``all``).
 """
 
 from __future__ import annotations

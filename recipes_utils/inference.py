@@ -178,7 +178,7 @@ def _check_var_names(model, var_names):
     if isinstance(var_names, str):
         raise TypeError(f"var_names must be a list of variable names, not the string {var_names!r}")
     names = tuple(sorted(set(var_names)))
-    storable = {v.name for v in model.unobserved_value_vars} | {v.name for v in model.free_RVs}
+    storable = {v.name for v in model.unobserved_value_vars}  # value variables, free variables, deterministics
     unknown = [name for name in names if name not in storable]
     if unknown:
         raise ValueError(f"var_names: {unknown} not among the model's free variables and deterministics "
@@ -262,8 +262,8 @@ def sample_nuts(
     var_names
         The variables to store in the trace (``compile_pymc_model``'s ``var_names``), besides the unconstrained free
         variables, which nutpie always stores; ``None`` (the default) stores every variable and deterministic. A
-        large model's trace is most of a fit's memory: 4 chains x (1,000 + 2,000) draws of 40,000 quantities (nutpie keeps
-        the warm-up draws too) is 3.8 GB.
+        large model's trace is most of a fit's memory: 4 chains x (1,000 + 2,000) draws of 40,000 quantities
+        (nutpie keeps the warm-up draws too) is 3.8 GB.
     nutpie_kwargs
         Passed to ``nutpie.sample``.
     """

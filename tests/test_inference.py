@@ -148,7 +148,7 @@ def test_fit_advi_can_run_all_its_steps_and_still_report_the_rule():
     assert fit.steps == 6_000 and fit.converged and fit.converged_at < 6_000
 
 
-def test_sample_nuts_stores_only_the_named_variables_and_draws_the_same():
+def test_sample_nuts_stores_only_the_named_variables_consistent_with_the_draws():
     def model_for():
         y = np.random.default_rng(2).normal(3.0, 1.0, 30)
         with pm.Model() as m:
