@@ -7,7 +7,8 @@ empty PyTensor compile directory, ``numba-warm`` compiles again into the directo
 compiles with nutpie's ``backend="jax"`` (JAX's own compile cache off). Reports the seconds to compile
 (``nutpie.compile_pymc_model``), the seconds to sample 4 chains x (500 + 500) on the machine's cores (the softmax
 regression with the low-rank mass matrix its recipe uses), leapfrog steps, and the cost of one log density + gradient (median of timed calls through nutpie's compiled function, in µs).
-Writes benchmarks/results/nutpie_backends.csv.
+Writes its rows into benchmarks/results/nutpie_backends.csv, replacing the rows of the models it ran and keeping the
+others (each row has its date).
 """
 
 from __future__ import annotations
@@ -121,6 +122,13 @@ def one(name, backend):
     )
 
 
+def merge_rows(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
+    """``old``'s rows of the models not in ``new``, then ``new``'s."""
+    if old is None:
+        return new.reset_index(drop=True)
+    return pd.concat([old[~old["model"].isin(new["model"])], new], ignore_index=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="template,hierarchical_3k,softmax_2k,hierarchical_400k")
@@ -159,7 +167,7 @@ def main(argv=None):
     df["date"] = time.strftime("%Y-%m-%d")
     df["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(args.out, index=False)
+    merge_rows(pd.read_csv(args.out) if args.out.exists() else None, df).to_csv(args.out, index=False)
 
 
 if __name__ == "__main__":
