@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/softmax_full_data_sds.py
 
-The softmax recipe compares ADVI with NUTS on a 2,000-row subsample (ADVI sd / NUTS sd: 0.45 for the quantitative
+The softmax recipe compares ADVI with NUTS on a 2,000-row subsample (ADVI sd / NUTS sd: 0.445 for the quantitative
 features' coefficients). NUTS on all rows costs a full pass over the data per leapfrog step; but with 121,000 rows
 and 318 free parameters the posterior is close to Gaussian, so the Laplace approximation (pymc-extras'
 ``fit_laplace``: the mode and the inverse Hessian there) is an accurate reference at full scale. This fits the
