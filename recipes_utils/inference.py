@@ -87,7 +87,8 @@ class NutsFit:
     @property
     def gradients(self) -> int:
         """Leapfrog steps (one log density gradient each) over tuning and kept draws, all chains (kept draws only
-        when the fit carries no warm-up statistics: :func:`sample_numpyro`'s)."""
+        when the fit carries no warm-up statistics: :func:`sample_numpyro`'s, and ``sample_nuts(...,
+        save_warmup=False)``'s)."""
         total = float(self.idata.sample_stats["n_steps"].sum())
         if "warmup_sample_stats" in self.idata:
             total += float(self.idata.warmup_sample_stats["n_steps"].sum())
