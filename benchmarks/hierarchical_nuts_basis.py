@@ -77,10 +77,10 @@ def main(argv=None):
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
     }  # fmt: skip
     print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
-    old = pd.read_csv(args.out) if args.out.exists() else None
-    pd.concat([old, pd.DataFrame([row])] if old is not None else [pd.DataFrame([row])], ignore_index=True).to_csv(
-        args.out, index=False
-    )
+    table = pd.DataFrame([row])
+    if args.out.exists():
+        table = pd.concat([pd.read_csv(args.out), table], ignore_index=True)
+    table.to_csv(args.out, index=False)
 
 
 if __name__ == "__main__":
