@@ -15,6 +15,9 @@ STAMP := $(VENV)/.installed
 SCALE ?= full
 CELL_TIMEOUT ?= 900
 TEST_WORKERS ?= 2  # pytest-xdist workers for make test (one notebook or test file per worker at a time)
+# OpenBLAS threads per worker in make test: OpenBLAS (NumPy's and SciPy's) starts one thread per core in each worker, so
+# two workers on 2 cores would run four; with one each, a second make test took 5.8-5.9 min against 6.7 (README).
+TEST_BLAS_THREADS ?= 1
 
 .PHONY: run test notebooks lab new reproducible screenshots check-lab check-pythons install lock clean
 
@@ -35,10 +38,12 @@ $(STAMP): requirements.lock pyproject.toml
 run: $(STAMP)
 	$(BIN)/python -m recipes_utils.runner --scale $(SCALE)
 
-## pytest over tests/ and nbval over every notebook at smoke scale (progress bars off: RECIPES_PROGRESS=0).
+## pytest over tests/ and nbval over every notebook at smoke scale (progress bars off: RECIPES_PROGRESS=0; one OpenBLAS
+## thread per worker).
 test: $(STAMP)
 	$(BIN)/ruff check recipes_utils tests benchmarks notebooks scripts conftest.py
-	RECIPES_PROGRESS=0 RECIPES_SCALE=smoke MPLBACKEND=Agg $(BIN)/python -m pytest tests notebooks \
+	RECIPES_PROGRESS=0 RECIPES_SCALE=smoke MPLBACKEND=Agg OPENBLAS_NUM_THREADS=$(TEST_BLAS_THREADS) \
+		$(BIN)/python -m pytest tests notebooks \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT) \
 		-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -p no:cacheprovider -q
 
