@@ -18,6 +18,8 @@ TEST_WORKERS ?= 2  # pytest-xdist workers for make test (one notebook or test fi
 # OpenBLAS threads per worker in make test: OpenBLAS (NumPy's and SciPy's) starts one thread per core in each worker, so
 # two workers on 2 cores would run four; with one each, a second make test took 5.8-5.9 min against 6.7 (README).
 TEST_BLAS_THREADS ?= 1
+# Notebooks make run executes at a time, each with one OpenBLAS thread (README, "How long things take")
+JOBS ?= 2
 
 .PHONY: run test notebooks lab new reproducible screenshots check-lab check-pythons install lock clean
 
@@ -34,9 +36,9 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
 
-## Execute every notebook at $(SCALE) (full or smoke) and write build/index.html.
+## Execute every notebook at $(SCALE) (full or smoke), $(JOBS) at a time, and write build/index.html.
 run: $(STAMP)
-	$(BIN)/python -m recipes_utils.runner --scale $(SCALE)
+	$(BIN)/python -m recipes_utils.runner --scale $(SCALE) --jobs $(JOBS)
 
 ## pytest over tests/ and nbval over every notebook at smoke scale (progress bars off: RECIPES_PROGRESS=0; one OpenBLAS
 ## thread per worker).

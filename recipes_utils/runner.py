@@ -9,6 +9,9 @@ to ``build/<scale>/executed/`` with its headline figures beside it (``<name>.hea
 ``build/index.html``, a gallery of the recipes (thumbnail, level, summary, headline figures, run time) that
 opens from disk, and prints a table of notebook, wall time and status. A failing notebook makes the exit
 status non-zero and the table names the failing cell.
+``--jobs N`` (``make run`` passes ``JOBS``, 2 by default) executes N notebooks at a time, each in its own process and
+kernel, the longest stored run first, with one OpenBLAS thread per kernel unless ``OPENBLAS_NUM_THREADS`` is set; a
+notebook's wall time then includes waiting for a core, so ``--write-back`` takes one job only.
 ``--write-back`` (used by ``make notebooks``) also stores each successfully executed notebook over
 its source, which is how the committed outputs are produced, and records the run's wall time in one place: the
 notebook's ``recipe.run_time_s`` metadata, from which the "Run time: ..." of its first cell and its row of the
@@ -20,8 +23,10 @@ Kernels run with ``RECIPES_PROGRESS=0``: progress bars are for people watching a
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import html
 import json
+import multiprocessing
 import os
 import re
 import shutil
@@ -72,8 +77,11 @@ def notebook_title(nb) -> str:
     return ""
 
 
-def execute_notebook(path: Path, out_dir: Path, scale: str, timeout: int = 1800, write_back: bool = False) -> Result:
-    """Execute one notebook in a fresh kernel at ``scale`` and render it to HTML in ``out_dir``."""
+def execute_notebook(
+    path: Path, out_dir: Path, scale: str, timeout: int = 1800, write_back: bool = False, bar: bool = True
+) -> Result:
+    """Execute one notebook in a fresh kernel at ``scale`` and render it to HTML in ``out_dir`` (``bar``: a progress bar
+    of its cells on stderr)."""
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(path, as_version=4)
@@ -93,7 +101,7 @@ def execute_notebook(path: Path, out_dir: Path, scale: str, timeout: int = 1800,
     start = time.perf_counter()
     code_cells = sum(c.cell_type == "code" for c in nb.cells)
     with client.setup_kernel():
-        bar = tqdm(total=code_cells, desc=path.stem, unit="cell", file=sys.stderr, leave=True)
+        progress = tqdm(total=code_cells, desc=path.stem, unit="cell", file=sys.stderr, leave=True, disable=not bar)
         try:
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
@@ -106,9 +114,9 @@ def execute_notebook(path: Path, out_dir: Path, scale: str, timeout: int = 1800,
                     evalue = str(getattr(exc, "evalue", "") or "").strip().splitlines()
                     error = f"{ename}: {evalue[0] if evalue else ''}".strip()
                     break
-                bar.update(1)
+                progress.update(1)
         finally:
-            bar.close()
+            progress.close()
     seconds = time.perf_counter() - start
     ok = failed_cell is None
 
@@ -269,6 +277,32 @@ def format_table(results: list[Result]) -> str:
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
+def stored_run_time(path: Path) -> float:
+    """The notebook's last stored full-scale wall time (``recipe.run_time_s``), 0 when it has none."""
+    try:
+        return float(nbformat.read(path, as_version=4).metadata.get("recipe", {}).get("run_time_s", 0.0))
+    except (OSError, ValueError, TypeError):
+        return 0.0
+
+
+def execute_in_parallel(paths: list[Path], out_dir: Path, scale: str, timeout: int, jobs: int) -> list[Result]:
+    """:func:`execute_notebook` for each path, ``jobs`` at a time in worker processes, the longest stored run first.
+    Results come back in the order of ``paths``."""
+    order = sorted(paths, key=stored_run_time, reverse=True)
+    results: dict[Path, Result] = {}
+    # One OpenBLAS thread per kernel unless set: by default OpenBLAS starts a thread per core in every process, and two
+    # kernels on 2 cores then took longer than one after another (README, "How long things take")
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = {pool.submit(execute_notebook, p, out_dir, scale, timeout, False, False): p for p in order}
+        for future in concurrent.futures.as_completed(futures):
+            result = future.result()
+            results[futures[future]] = result
+            print(f"{result.notebook.name}: {result.seconds:.0f} s, {result.status}", file=sys.stderr, flush=True)
+    return [results[p] for p in paths]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: notebooks/*.ipynb")
@@ -276,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--build", type=Path, default=REPO / "build", help="output folder")
     parser.add_argument("--timeout", type=int, default=3600, help="per-cell timeout in seconds")
     parser.add_argument("--write-back", action="store_true", help="store executed outputs in the sources")
+    parser.add_argument("--jobs", type=int, default=1, help="notebooks executed at a time (default 1)")
     args = parser.parse_args(argv)
 
     if args.scale is not None:
@@ -288,9 +323,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.write_back and scale != "full":
         parser.error("--write-back stores outputs readers see: run it at full scale only")
 
-    results = []
-    for path in notebooks:
-        results.append(execute_notebook(Path(path).resolve(), args.build / scale, scale, args.timeout, args.write_back))
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
+    if args.write_back and args.jobs > 1:
+        parser.error("--write-back stores each notebook's run time: run it with --jobs 1")
+    paths = [Path(p).resolve() for p in notebooks]
+    if args.jobs == 1:
+        results = [execute_notebook(p, args.build / scale, scale, args.timeout, args.write_back) for p in paths]
+    else:
+        results = execute_in_parallel(paths, args.build / scale, scale, args.timeout, args.jobs)
     index = write_index(results, args.build, scale)
     print()
     print(format_table(results))

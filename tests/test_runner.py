@@ -1,5 +1,7 @@
 """The notebook runner behind `make run`: executes, renders, reports, fails loudly."""
 
+import os
+
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
@@ -41,6 +43,40 @@ def test_run_succeeds_and_write_back_is_full_scale_only(tmp_path, capsys):
         assert exc.code == 2
     else:
         raise AssertionError("--write-back at smoke scale must be refused")
+
+
+def test_jobs_run_notebooks_side_by_side_and_report_them_in_order(tmp_path, capsys):
+    # "b" has the longer stored run time, so it is started first; the table keeps the order given. Each kernel sees one
+    # OpenBLAS thread.
+    paths = [write_nb(tmp_path / f"{n}.ipynb", "import os\nprint(os.environ['OPENBLAS_NUM_THREADS'])") for n in "ab"]
+    nb = nbformat.read(paths[1], 4)
+    nb.metadata["recipe"] = {"run_time_s": 60.0}
+    nbformat.write(nb, paths[1])
+    assert [p.name for p in sorted(paths, key=runner.stored_run_time, reverse=True)] == ["b.ipynb", "a.ipynb"]
+    build = tmp_path / "build"
+    saved = os.environ.pop("OPENBLAS_NUM_THREADS", None)
+    try:
+        assert runner.main([*map(str, paths), "--scale", "smoke", "--build", str(build), "--jobs", "2"]) == 0
+    finally:  # the runner sets it for its kernels; leave this process as it was
+        os.environ.pop("OPENBLAS_NUM_THREADS", None)
+        if saved is not None:
+            os.environ["OPENBLAS_NUM_THREADS"] = saved
+    out = capsys.readouterr().out
+    assert out.index("a.ipynb") < out.index("b.ipynb") and out.count(" ok") == 2
+    for name in "ab":
+        executed = nbformat.read(build / "smoke" / "executed" / f"{name}.ipynb", 4)
+        assert executed.cells[1].outputs[0]["text"].strip() == "1"
+
+
+def test_jobs_must_be_positive_and_write_back_takes_one(tmp_path):
+    good = write_nb(tmp_path / "good.ipynb", "print(1)")
+    for args in (["--jobs", "0"], ["--jobs", "2", "--write-back"]):
+        try:
+            runner.main([str(good), "--scale", "full", "--build", str(tmp_path / "b"), *args])
+        except SystemExit as exc:
+            assert exc.code == 2
+        else:
+            raise AssertionError(f"{args} must be refused")
 
 
 def test_format_table():
