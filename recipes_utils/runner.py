@@ -205,12 +205,13 @@ def add_toc(body: str) -> str:
     return body.replace("</head>", _TOC_CSS + "\n</head>", 1)
 
 
-def write_index(results: list[Result], build: Path, scale: str) -> Path:
+def write_index(results: list[Result], build: Path, scale: str, jobs: int = 1) -> Path:
     """Write ``build/index.html``: a gallery card per recipe, in reading order.
 
     Each card has the recipe's key figure (``docs/gallery/<name>.png``, copied to ``build/gallery/``), its
     title linking the rendered page, level, one-line summary, the headline figures the executed notebook
-    recorded, its wall time and status. Plain HTML and CSS with relative links: it opens from disk.
+    recorded, its wall time and status. Plain HTML and CSS with relative links: it opens from disk. With ``jobs`` > 1
+    the page says that the times include waits for a core.
     """
     build.mkdir(parents=True, exist_ok=True)
     thumbs = build / "gallery"
@@ -239,6 +240,8 @@ def write_index(results: list[Result], build: Path, scale: str) -> Path:
 <p>{html.escape(str(r.meta.get("summary", "")))}</p>
 {f"<ul class='figures'>{figures}</ul>" if figures else "<p class='meta'>no headline figures recorded</p>"}
 </article>""")
+    shared = (f" {jobs} notebooks were executed at a time, so each time below includes waits for a core: a recipe run "
+              "alone takes less.") if jobs > 1 else ""
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Bayesian Analysis Recipes</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -257,7 +260,7 @@ body {{ font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto;
 <h1>Bayesian Analysis Recipes</h1>
 <p>Worked Bayesian analyses, each a notebook that checks its own results. Executed at scale
 <code>{html.escape(scale)}</code> on {time.strftime("%Y-%m-%d %H:%M")}; the figures below are read from the executed
-notebooks. Start with the first card; the order is the suggested reading order.</p>
+notebooks.{shared} Start with the first card; the order is the suggested reading order.</p>
 <div class="grid">
 {chr(10).join(cards)}
 </div>
@@ -332,9 +335,11 @@ def main(argv: list[str] | None = None) -> int:
         results = [execute_notebook(p, args.build / scale, scale, args.timeout, args.write_back) for p in paths]
     else:
         results = execute_in_parallel(paths, args.build / scale, scale, args.timeout, args.jobs)
-    index = write_index(results, args.build, scale)
+    index = write_index(results, args.build, scale, args.jobs)
     print()
     print(format_table(results))
+    if args.jobs > 1:
+        print(f"({args.jobs} notebooks at a time: each wall time includes waits for a core)")
     print(f"\nbook: {index}")
     return 0 if all(r.ok for r in results) else 1
 

@@ -29,6 +29,7 @@ def test_run_writes_pages_index_and_fails_on_a_bad_cell(tmp_path, capsys):
     assert [c.execution_count for c in executed.cells if c.cell_type == "code"] == [1]
     index = (build / "index.html").read_text()
     assert "smoke/good.html" in index and "smoke/bad.html" in index and "FAILED in cell 3" in index
+    assert "at a time" not in index and "at a time" not in out  # one notebook at a time: no contention to note
     assert (build / "smoke" / "good.html").read_text().count("A title") >= 1
 
 
@@ -63,6 +64,11 @@ def test_jobs_run_notebooks_side_by_side_and_report_them_in_order(tmp_path, caps
             os.environ["OPENBLAS_NUM_THREADS"] = saved
     out = capsys.readouterr().out
     assert out.index("a.ipynb") < out.index("b.ipynb") and out.count(" ok") == 2
+    # the times were contended, and the table and the book say so
+    assert "(2 notebooks at a time: each wall time includes waits for a core)" in out
+    assert "2 notebooks were executed at a time, so each time below includes waits for a core" in (
+        build / "index.html"
+    ).read_text()
     for name in "ab":
         executed = nbformat.read(build / "smoke" / "executed" / f"{name}.ipynb", 4)
         assert executed.cells[1].outputs[0]["text"].strip() == "1"
