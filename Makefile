@@ -18,7 +18,7 @@ TEST_WORKERS ?= 2  # pytest-xdist workers for make test (one notebook or test fi
 # OpenBLAS threads per worker in make test: OpenBLAS (NumPy's and SciPy's) starts one thread per core in each worker, so
 # two workers on 2 cores would run four; with one each, a second make test took 5.8-5.9 min against 6.7 (README).
 TEST_BLAS_THREADS ?= 1
-# Notebooks make run executes at a time, each with one OpenBLAS thread (README, "How long things take")
+# Notebooks make run executes at a time (the runner gives every kernel one OpenBLAS thread; README, "How long things take")
 JOBS ?= 2
 
 .PHONY: run test notebooks lab new reproducible screenshots check-lab check-pythons install lock clean

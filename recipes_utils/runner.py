@@ -90,6 +90,10 @@ def execute_notebook(
     # progress bars stay out of the stored outputs.
     os.environ[config.ENV_VAR] = scale
     os.environ[PROGRESS_ENV] = "0"
+    # One OpenBLAS thread per kernel unless set: by default OpenBLAS starts a thread per core in every process, which
+    # used CPU time without saving wall time (the BNN alone: 406 against 235 s of CPU time, 243 against 238 s of wall),
+    # and two kernels on 2 cores then took longer than one after another (README, "How long things take")
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     client = NotebookClient(
         nb,
         timeout=timeout,
@@ -293,9 +297,6 @@ def execute_in_parallel(paths: list[Path], out_dir: Path, scale: str, timeout: i
     Results come back in the order of ``paths``."""
     order = sorted(paths, key=stored_run_time, reverse=True)
     results: dict[Path, Result] = {}
-    # One OpenBLAS thread per kernel unless set: by default OpenBLAS starts a thread per core in every process, and two
-    # kernels on 2 cores then took longer than one after another (README, "How long things take")
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         futures = {pool.submit(execute_notebook, p, out_dir, scale, timeout, False, False): p for p in order}

@@ -147,8 +147,14 @@ def test_record_run_time_rewrites_the_header_and_the_readme_row(tmp_path):
     assert "Run time: 24 s on 2 cores · Tags" in nb.cells[0].source
 
 
-def test_kernels_run_without_progress_bars(tmp_path):
-    nb = write_nb(tmp_path / "p.ipynb", "import os\nprint(os.environ['RECIPES_PROGRESS'])")
-    runner.main([str(nb), "--scale", "smoke", "--build", str(tmp_path / "b")])
+def test_kernels_run_without_progress_bars_and_with_one_openblas_thread(tmp_path):
+    nb = write_nb(tmp_path / "p.ipynb", "import os\nprint(os.environ['RECIPES_PROGRESS'], os.environ['OPENBLAS_NUM_THREADS'])")
+    saved = os.environ.pop("OPENBLAS_NUM_THREADS", None)
+    try:
+        runner.main([str(nb), "--scale", "smoke", "--build", str(tmp_path / "b")])
+    finally:  # the runner sets it for its kernels; leave this process as it was
+        os.environ.pop("OPENBLAS_NUM_THREADS", None)
+        if saved is not None:
+            os.environ["OPENBLAS_NUM_THREADS"] = saved
     executed = nbformat.read(tmp_path / "b" / "smoke" / "executed" / "p.ipynb", 4)
-    assert executed.cells[1].outputs[0]["text"].strip() == "0"
+    assert executed.cells[1].outputs[0]["text"].strip() == "0 1"
