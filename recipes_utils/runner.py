@@ -91,8 +91,9 @@ def execute_notebook(
     os.environ[config.ENV_VAR] = scale
     os.environ[PROGRESS_ENV] = "0"
     # One OpenBLAS thread per kernel unless set: by default OpenBLAS starts a thread per core in every process, which
-    # used CPU time without saving wall time (the BNN alone: 406 against 235 s of CPU time, 243 against 238 s of wall),
-    # and two kernels on 2 cores then took longer than one after another (README, "How long things take")
+    # used CPU time without saving wall time (the BNN alone: 243 s of wall and 406 s of CPU time with the default, 238 s
+    # and 235 s with one thread), and two kernels on 2 cores then took longer than one after another (README, "How long
+    # things take")
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     client = NotebookClient(
         nb,
