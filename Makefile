@@ -44,6 +44,7 @@ run: $(STAMP)
 ## thread per worker).
 test: $(STAMP)
 	$(BIN)/ruff check recipes_utils tests benchmarks notebooks scripts conftest.py
+	$(BIN)/ruff format --check recipes_utils tests benchmarks scripts conftest.py
 	RECIPES_PROGRESS=0 RECIPES_SCALE=smoke MPLBACKEND=Agg OPENBLAS_NUM_THREADS=$(TEST_BLAS_THREADS) \
 		$(BIN)/python -m pytest tests notebooks \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=$(CELL_TIMEOUT) \

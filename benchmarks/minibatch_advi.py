@@ -64,8 +64,9 @@ def main(argv=None):
             sim.data, priors=SIMULATION_PRIORS, parameterization="centered", aggregate=batch is None,
             batch_size=batch,
         )  # fmt: skip
-        fit = fit_advi(model, seed=1, max_steps=max_steps, decay_steps=decay, max_z=2.0, stop=stop, check=stop,
-                       progress=False)
+        fit = fit_advi(
+            model, seed=1, max_steps=max_steps, decay_steps=decay, max_z=2.0, stop=stop, check=stop, progress=False
+        )
         post = fit.sample(1000, seed=1).posterior["log_ec50"]
         mean, sd = post.mean(("chain", "draw")).to_numpy(), post.std(("chain", "draw")).to_numpy()
         if reference is None:

@@ -33,8 +33,9 @@ def compare() -> None:
         flags = f"numba__cache=True,base_compiledir={compiledir}" + (f",{extra}" if extra else "")
         env = dict(os.environ, PYTENSOR_FLAGS=flags)
         runs = [
-            subprocess.run([sys.executable, __file__, label], env=env, capture_output=True, text=True, check=True)
-            .stdout.split()[1:]
+            subprocess.run(
+                [sys.executable, __file__, label], env=env, capture_output=True, text=True, check=True
+            ).stdout.split()[1:]
             for label in ("fresh", "cached")
         ]
     fresh, cached = (np.array([float.fromhex(v) for v in run]) for run in runs)

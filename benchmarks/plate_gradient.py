@@ -78,7 +78,10 @@ def hand_written(model, priors, dtype, points=False):
     arrays = {"point_group_idx": model["point_group_idx"].get_value(), "point_log_conc": model["point_log_conc"].get_value(),
               "point_of_row": row, "plate_idx": model["plate_idx"].get_value(), "y": model["y"].get_value()}  # fmt: skip
     if not points:  # one curve value per row: each row's group and log concentration
-        arrays["point_group_idx"], arrays["point_log_conc"] = arrays["point_group_idx"][row], arrays["point_log_conc"][row]
+        arrays["point_group_idx"], arrays["point_log_conc"] = (
+            arrays["point_group_idx"][row],
+            arrays["point_log_conc"][row],
+        )
     data = {k: jnp.asarray(v, dtype=dtype if v.dtype.kind == "f" else jnp.int32) for k, v in arrays.items()}
     student = "nu" in model.named_vars
     half_log_2pi = 0.5 * np.log(2 * np.pi)

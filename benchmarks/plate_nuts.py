@@ -60,7 +60,8 @@ def diagnostics_digest(summary, max_rhat=1.01):
                           "min_ess_tail": by_var["ess_tail"].min(), "median_ess_tail": by_var["ess_tail"].median(),
                           "median_r_hat": by_var["r_hat"].median(), "q99_r_hat": by_var["r_hat"].quantile(0.99)})  # fmt: skip
     above = summary.loc[summary["r_hat"] > max_rhat, ["r_hat", "ess_bulk", "ess_tail"]].rename(
-        columns={"r_hat": "max_r_hat", "ess_bulk": "min_ess_bulk", "ess_tail": "min_ess_tail"})
+        columns={"r_hat": "max_r_hat", "ess_bulk": "min_ess_bulk", "ess_tail": "min_ess_tail"}
+    )
     return pd.concat([table, above.assign(n=1, n_above=1)])
 
 
@@ -78,18 +79,30 @@ def main(argv=None):
     parser.add_argument("--target-accept", type=float, default=0.8)
     parser.add_argument("--likelihood", choices=["normal", "student_t"], default="normal")
     parser.add_argument("--backend", choices=["numba", "jax"], default="numba")
-    parser.add_argument("--curve-at", choices=["rows", "points"], default="points",
-                        help="hierarchical_four_pl's curve_at: the 4PL once per measurement or once per (group, dose)")
+    parser.add_argument(
+        "--curve-at",
+        choices=["rows", "points"],
+        default="points",
+        help="hierarchical_four_pl's curve_at: the 4PL once per measurement or once per (group, dose)",
+    )
     parser.add_argument("--seed", type=int, default=1, help="the sampler's seed (the simulated data keep seed 1)")
-    parser.add_argument("--store", choices=["all", "parameters", "estimands"], default="all",
-                        help="what the trace keeps: every variable and deterministic; the free variables and the log "
-                        "EC50s; or those less the curves' constrained parameters (see above)")
+    parser.add_argument(
+        "--store",
+        choices=["all", "parameters", "estimands"],
+        default="all",
+        help="what the trace keeps: every variable and deterministic; the free variables and the log "
+        "EC50s; or those less the curves' constrained parameters (see above)",
+    )
     parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--summary-dir", type=Path, default=None,
-                        help="also write each fit's per-parameter diagnostics (r-hat, ESS) to <dir>/<stem>.csv, "
-                        "and a digest (per variable, then every r-hat above 1.01) to <dir>/<stem>_digest.csv; "
-                        "stem: parameterization_mass_likelihood_targetaccept, then _seedN unless the seed is 1, "
-                        "then _<store> unless --store is all")
+    parser.add_argument(
+        "--summary-dir",
+        type=Path,
+        default=None,
+        help="also write each fit's per-parameter diagnostics (r-hat, ESS) to <dir>/<stem>.csv, "
+        "and a digest (per variable, then every r-hat above 1.01) to <dir>/<stem>_digest.csv; "
+        "stem: parameterization_mass_likelihood_targetaccept, then _seedN unless the seed is 1, "
+        "then _<store> unless --store is all",
+    )
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     if args.float32:
@@ -109,8 +122,14 @@ def main(argv=None):
         form, _, mass = config.partition(":")
         if form not in ("centered", "decorrelated") or mass not in ("diag", "low_rank"):
             raise SystemExit(f"unknown config {config!r}: centered or decorrelated, then :diag or :low_rank")
-        model = hierarchical_four_pl(sim.data, priors=priors, parameterization=form, plate="plate",
-                                    likelihood=args.likelihood, curve_at=args.curve_at)
+        model = hierarchical_four_pl(
+            sim.data,
+            priors=priors,
+            parameterization=form,
+            plate="plate",
+            likelihood=args.likelihood,
+            curve_at=args.curve_at,
+        )
         # plate_effect by name: with --float32 it is a deterministic over plate_effect_free
         stored = {"all": None, "parameters": [v.name for v in model.free_RVs] + ["log_ec50", "plate_effect"],
                   "estimands": [v.name for v in model.free_RVs if v.name != "curve"] + ["log_ec50", "plate_effect"]
@@ -155,10 +174,22 @@ def main(argv=None):
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.out.exists():
         old = pd.read_csv(args.out)
-        old = old.assign(**{k: old.get(k, v) for k, v in (("parameterization", "centered"), ("dtype", "float64"),
-                                                              ("maxdepth", 10), ("target_accept", 0.8),
-                                                              ("likelihood", "normal"), ("backend", "numba"),
-                                                              ("curve_at", "rows"), ("seed", 1), ("store", "all"))})
+        old = old.assign(
+            **{
+                k: old.get(k, v)
+                for k, v in (
+                    ("parameterization", "centered"),
+                    ("dtype", "float64"),
+                    ("maxdepth", 10),
+                    ("target_accept", 0.8),
+                    ("likelihood", "normal"),
+                    ("backend", "numba"),
+                    ("curve_at", "rows"),
+                    ("seed", 1),
+                    ("store", "all"),
+                )
+            }
+        )
         table = pd.concat([old, table], ignore_index=True)[table.columns]
     table.to_csv(args.out, index=False)
     print(table.round(4).to_string(index=False))

@@ -538,8 +538,9 @@ def rank_uniformity(ranks: pd.DataFrame, n_rank_draws: int = 99, n_bins: int = 1
         g = g[g["rank"] >= 0]
         counts = np.bincount(g["rank"].to_numpy() * n_bins // (n_rank_draws + 1), minlength=n_bins)
         chi2, p = stats.chisquare(counts)
-        frac_low, frac_high = float((g["rank"] < (n_rank_draws + 1) * 0.05).mean()), float(
-            (g["rank"] >= (n_rank_draws + 1) * 0.95).mean()
+        frac_low, frac_high = (
+            float((g["rank"] < (n_rank_draws + 1) * 0.05).mean()),
+            float((g["rank"] >= (n_rank_draws + 1) * 0.95).mean()),
         )
         out.append({"method": method, "variable": variable, "n": len(g), "failed_fits": failed, "chi2": chi2,
                     "p_value": p,

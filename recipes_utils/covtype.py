@@ -40,7 +40,9 @@ def indicators_to_levels(df: pd.DataFrame) -> pd.DataFrame:
         raise TypeError(f"rows must be a pandas DataFrame with the cover type columns, got {type(df).__name__}")
     missing = [c for c in FEATURE_COLUMNS if c not in df.columns]
     if missing:
-        raise ValueError(f"rows lack {len(missing)} column(s) the encoder needs: {missing[:6]}{' ...' * (len(missing) > 6)}")
+        raise ValueError(
+            f"rows lack {len(missing)} column(s) the encoder needs: {missing[:6]}{' ...' * (len(missing) > 6)}"
+        )
     unknown = [c for c in df.columns if c not in FEATURE_COLUMNS and c != "Cover_Type"]
     if unknown:
         raise ValueError(

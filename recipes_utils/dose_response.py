@@ -493,7 +493,9 @@ def curve_points(group_idx, log_conc):
     group_idx = np.asarray(group_idx)
     log_conc = np.asarray(log_conc, dtype=float)
     if group_idx.ndim != 1 or group_idx.shape != log_conc.shape:
-        raise ValueError(f"group_idx and log_conc must be 1-D of the same length, got {group_idx.shape}, {log_conc.shape}")
+        raise ValueError(
+            f"group_idx and log_conc must be 1-D of the same length, got {group_idx.shape}, {log_conc.shape}"
+        )
     if np.isnan(log_conc).any():
         raise ValueError("log_conc has NaN values")
     frame = pd.DataFrame({"g": group_idx, "x": log_conc})
@@ -956,7 +958,9 @@ def hierarchical_four_pl(
             within = {
                 "within_dof": float(n_total - len(cells)),
                 "within_ss": float(cells["ss"].sum()),
-                "within_const": float(-0.5 * (n_total - len(cells)) * np.log(2 * np.pi) - 0.5 * np.log(cells["n"]).sum()),
+                "within_const": float(
+                    -0.5 * (n_total - len(cells)) * np.log(2 * np.pi) - 0.5 * np.log(cells["n"]).sum()
+                ),
             }
             if batch_size is None:
                 within = {k: pm.Data(k, v) for k, v in within.items()}

@@ -142,7 +142,10 @@ def _fingerprint(model, backend: str):
         ),
     )
     values = {
-        str(v.name): (np.asarray(v.get_value()), hashlib.sha1(np.ascontiguousarray(v.get_value()).tobytes()).hexdigest())
+        str(v.name): (
+            np.asarray(v.get_value()),
+            hashlib.sha1(np.ascontiguousarray(v.get_value()).tobytes()).hexdigest(),
+        )
         for v in shared
     }
     return structure, values

@@ -55,8 +55,16 @@ def test_sbc_ranks_are_uniform_for_an_exact_posterior_and_not_for_a_wrong_one():
     # NUTS samples the exact posterior (its compiled sampler is reused, the data swapped in); ranks shifted as by a
     # posterior biased low must fail the same test.
     m = normal_model(np.zeros(20))
-    ranks = approximations.sbc(m, ["nuts"], data_name="y", params=["mu", "sigma"], n_datasets=40, seed=3,
-                               n_rank_draws=19, fit_kwargs={"nuts": {"draws": 200, "tune": 200, "chains": 2}})
+    ranks = approximations.sbc(
+        m,
+        ["nuts"],
+        data_name="y",
+        params=["mu", "sigma"],
+        n_datasets=40,
+        seed=3,
+        n_rank_draws=19,
+        fit_kwargs={"nuts": {"draws": 200, "tune": 200, "chains": 2}},
+    )
     assert set(ranks.columns) >= {"dataset", "method", "parameter", "rank", "seconds", "divergences"}
     assert len(ranks) == 80 and ranks["rank"].between(0, 19).all()
     assert len(inference._compiled_models) == 1, "the sampler was compiled more than once"
@@ -132,8 +140,16 @@ def test_gaussian_khat_is_small_for_the_exact_posterior_and_large_for_a_narrow_o
 def test_sbc_records_a_failed_fit_and_the_test_leaves_it_out():
     # ADVI told to stop only at an unreachable tolerance raises ConvergenceError: the rows say so (rank -1).
     m = normal_model(np.zeros(20))
-    ranks = approximations.sbc(m, ["advi"], data_name="y", params=["mu"], n_datasets=2, seed=1, n_rank_draws=19,
-                               fit_kwargs={"advi": {"max_steps": 2000, "rtol": 1e-12, "max_z": None}})
+    ranks = approximations.sbc(
+        m,
+        ["advi"],
+        data_name="y",
+        params=["mu"],
+        n_datasets=2,
+        seed=1,
+        n_rank_draws=19,
+        fit_kwargs={"advi": {"max_steps": 2000, "rtol": 1e-12, "max_z": None}},
+    )
     assert (ranks["rank"] == -1).all() and ranks["error"].str.startswith("ConvergenceError").all()
     out = approximations.rank_uniformity(pd.concat([ranks, ranks.assign(rank=5, error="")]), 19, 4)
     assert out.loc[0, "failed_fits"] == 2 and out.loc[0, "n"] == 2

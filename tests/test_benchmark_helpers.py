@@ -70,12 +70,27 @@ def test_rhat_many_parameters_writes_one_row_per_run(tmp_path):
 
 def test_nutpie_backends_replaces_the_rows_of_the_models_it_ran_and_keeps_the_others():
     merge_rows = load("nutpie_backends").merge_rows
-    old = pd.DataFrame({"model": ["template", "template", "softmax_2k"], "backend": ["numba-cold", "jax", "jax"],
-                        "sample_s": [0.1, 5.1, 48.6], "date": ["2026-11-23"] * 3})
-    new = pd.DataFrame({"model": ["softmax_2k", "softmax_2k"], "backend": ["numba-cold", "jax"],
-                        "sample_s": [43.1, 39.6], "date": ["2026-12-04"] * 2})
+    old = pd.DataFrame(
+        {
+            "model": ["template", "template", "softmax_2k"],
+            "backend": ["numba-cold", "jax", "jax"],
+            "sample_s": [0.1, 5.1, 48.6],
+            "date": ["2026-11-23"] * 3,
+        }
+    )
+    new = pd.DataFrame(
+        {
+            "model": ["softmax_2k", "softmax_2k"],
+            "backend": ["numba-cold", "jax"],
+            "sample_s": [43.1, 39.6],
+            "date": ["2026-12-04"] * 2,
+        }
+    )
     merged = merge_rows(old, new)
     assert merged[["model", "backend", "sample_s"]].values.tolist() == [
-        ["template", "numba-cold", 0.1], ["template", "jax", 5.1],
-        ["softmax_2k", "numba-cold", 43.1], ["softmax_2k", "jax", 39.6]]
+        ["template", "numba-cold", 0.1],
+        ["template", "jax", 5.1],
+        ["softmax_2k", "numba-cold", 43.1],
+        ["softmax_2k", "jax", 39.6],
+    ]
     assert merge_rows(None, new).equals(new)

@@ -51,7 +51,10 @@ def compile_at_point(model, outs, random_seed=None):
     # Random variables in the outputs are replaced by their value variables, or they would be drawn at random.
     outs = model.replace_rvs_by_values(outs if isinstance(outs, list) else [outs])
     return model.compile_fn(
-        outs if len(outs) > 1 else outs[0], inputs=model.value_vars, on_unused_input="ignore", mode=ALGEBRA,
+        outs if len(outs) > 1 else outs[0],
+        inputs=model.value_vars,
+        on_unused_input="ignore",
+        mode=ALGEBRA,
         random_seed=random_seed,
     )
 

@@ -90,10 +90,11 @@ def test_models_embed_no_large_array_in_the_graph(builder, batch_size):
         model = bayesian_neural_network(X, y, hidden=(4,), class_names=classes, batch_size=batch_size)
     else:
         data = simulate_dose_response(20, 160_000, seed=1).data  # 160,000 rows: each column over 1 MB
-        model = hierarchical_four_pl(data, priors=SIMULATION_PRIORS, parameterization="centered",
-                                     batch_size=batch_size)
+        model = hierarchical_four_pl(data, priors=SIMULATION_PRIORS, parameterization="centered", batch_size=batch_size)
     nodes = list(ancestors([model.logp()]))
     sizes = [v.data.nbytes for v in nodes if isinstance(v, TensorConstant)]
     assert max(sizes, default=0) < 1e6, f"a constant of {max(sizes) / 1e6:.1f} MB in the graph"
     rows = 160_000 if builder == "dose_response" else n
-    assert any(isinstance(v, TensorSharedVariable) and v.get_value().shape[:1] == (rows,) for v in nodes), "no shared data"
+    assert any(isinstance(v, TensorSharedVariable) and v.get_value().shape[:1] == (rows,) for v in nodes), (
+        "no shared data"
+    )

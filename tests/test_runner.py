@@ -66,9 +66,10 @@ def test_jobs_run_notebooks_side_by_side_and_report_them_in_order(tmp_path, caps
     assert out.index("a.ipynb") < out.index("b.ipynb") and out.count(" ok") == 2
     # the times were contended, and the table and the book say so
     assert "(2 notebooks at a time: each wall time includes waits for a core)" in out
-    assert "2 notebooks were executed at a time, so each time below includes waits for a core" in (
-        build / "index.html"
-    ).read_text()
+    assert (
+        "2 notebooks were executed at a time, so each time below includes waits for a core"
+        in (build / "index.html").read_text()
+    )
     for name in "ab":
         executed = nbformat.read(build / "smoke" / "executed" / f"{name}.ipynb", 4)
         assert executed.cells[1].outputs[0]["text"].strip() == "1"
@@ -148,7 +149,9 @@ def test_record_run_time_rewrites_the_header_and_the_readme_row(tmp_path):
 
 
 def test_kernels_run_without_progress_bars_and_with_one_openblas_thread(tmp_path):
-    nb = write_nb(tmp_path / "p.ipynb", "import os\nprint(os.environ['RECIPES_PROGRESS'], os.environ['OPENBLAS_NUM_THREADS'])")
+    nb = write_nb(
+        tmp_path / "p.ipynb", "import os\nprint(os.environ['RECIPES_PROGRESS'], os.environ['OPENBLAS_NUM_THREADS'])"
+    )
     saved = os.environ.pop("OPENBLAS_NUM_THREADS", None)
     try:
         runner.main([str(nb), "--scale", "smoke", "--build", str(tmp_path / "b")])
