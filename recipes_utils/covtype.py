@@ -168,7 +168,9 @@ def prepare_covtype(
     Parameters
     ----------
     df
-        The data as returned by :func:`recipes_utils.data.load_covtype` (loaded if not given).
+        The data as returned by :func:`recipes_utils.data.load_covtype` (loaded if not given). Your own table needs
+        its columns, with ``Cover_Type`` a categorical whose categories are :data:`~recipes_utils.data.COVTYPE_CLASSES`
+        in that order (the class codes index ``class_names``); other categories are refused.
     n_rows
         Use a stratified subsample of this many rows before splitting (for smoke runs).
     hold_out_area
@@ -187,6 +189,14 @@ def prepare_covtype(
     labels = df["Cover_Type"]
     if not isinstance(labels.dtype, pd.CategoricalDtype):
         raise TypeError("Cover_Type must be categorical, as load_covtype() returns it")
+    if list(labels.cat.categories) != list(COVTYPE_CLASSES):
+        # The codes index class_names, which are COVTYPE_CLASSES: other categories (alphabetical ones, from
+        # astype("category"), or a subset) would put the wrong species name on every class
+        raise ValueError(
+            f"Cover_Type's categories are {list(labels.cat.categories)}; prepare_covtype needs the seven species of "
+            "COVTYPE_CLASSES, in that order, as load_covtype() returns them: recode with df['Cover_Type'] = "
+            "pd.Categorical(df['Cover_Type'], categories=COVTYPE_CLASSES, ordered=True) (unused species may stay)"
+        )
     y_all = labels.cat.codes.to_numpy()
     if (y_all < 0).any():
         raise ValueError("Cover_Type has missing labels")

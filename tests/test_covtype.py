@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from recipes_utils.covtype import QUANTITATIVE, prepare_covtype
-from recipes_utils.data import load_covtype
+from recipes_utils.data import COVTYPE_CLASSES, load_covtype
 
 
 @pytest.fixture(scope="module")
@@ -94,6 +94,23 @@ def test_needs_categorical_labels(df):
     with pytest.raises(ValueError, match=r"lacks columns \['Elevation'\]"):
         prepare_covtype(df.drop(columns="Elevation"))
     assert isinstance(df["Cover_Type"].dtype, pd.CategoricalDtype)
+
+
+def test_labels_in_another_category_order_are_refused_and_recoding_fixes_them(df):
+    # A table whose species names became a categorical the usual way (alphabetical categories): its codes would index
+    # the wrong names in class_names
+    own = df.groupby("Cover_Type", observed=True).head(60).copy()
+    own["Cover_Type"] = own["Cover_Type"].astype(str).astype("category")
+    with pytest.raises(ValueError, match="Cover_Type's categories are \\['Aspen', 'Cottonwood/Willow'"):
+        prepare_covtype(own)
+    own["Cover_Type"] = pd.Categorical(own["Cover_Type"], categories=COVTYPE_CLASSES, ordered=True)  # as the error says
+    split = prepare_covtype(own)
+    names = np.asarray(split.class_names)[split.y_train]
+    assert (names == own.loc[split.train_index, "Cover_Type"].astype(str).to_numpy()).all()
+    # three species only, recoded the same way: the unused categories stay, and the names still match
+    three = own[own["Cover_Type"].isin(["Aspen", "Krummholz", "Lodgepole Pine"])]
+    split = prepare_covtype(three, test_size=0.25)
+    assert set(np.asarray(split.class_names)[split.y_train]) == {"Aspen", "Krummholz", "Lodgepole Pine"}
 
 
 # --- the fitted encoder for new rows ----------------------------------------------------------------
