@@ -999,6 +999,22 @@ def _group_curve(model, log_conc, g, names=("bottom", "top", "log_ec50", "hill")
     return four_pl(log_conc, *(model[n][g] for n in names))
 
 
+def _require_free_variables(model, idata, what: str) -> None:
+    """Refuse a trace that lacks some of the model's free variables: PyMC's forward sampling would silently draw
+    those from the prior (``sample_nuts(..., var_names=[...])`` stores only the variables named, besides the
+    unconstrained values)."""
+    posterior = getattr(idata, "posterior", None)
+    if posterior is None:
+        raise ValueError(f"{what} needs an InferenceData with a posterior group (the result of a fit)")
+    missing = [rv.name for rv in model.free_RVs if rv.name not in posterior]
+    if missing:
+        raise ValueError(
+            f"{what}: the posterior lacks the model's free variable(s) {missing}, which would be drawn from the prior "
+            "instead; fit again storing them (sample_nuts(..., var_names=None), or var_names listing every free "
+            f"variable: {[rv.name for rv in model.free_RVs]})"
+        )
+
+
 def log_likelihood(model, idata, *, extend: bool = True):
     """Pointwise log-likelihood, one value per measurement, for LOO (``az.loo``, ``az.compare``).
 
@@ -1014,6 +1030,7 @@ def log_likelihood(model, idata, *, extend: bool = True):
     if _minibatched(model):
         raise ValueError("log_likelihood needs a model from hierarchical_four_pl without batch_size (a minibatch "
                          "model's likelihood sees a random batch of rows, not each measurement)")  # fmt: skip
+    _require_free_variables(model, idata, "log_likelihood")
     if "response" in model.named_vars and "y" in model.named_vars:
         out = pm.compute_log_likelihood(idata, model=model, var_names=["response"], extend_inferencedata=False,
                                         progressbar=False)  # fmt: skip
@@ -1048,6 +1065,7 @@ def posterior_predictive(model, idata, *, seed=None, extend: bool = True):
 
     if _minibatched(model):
         raise ValueError("posterior_predictive needs a model from hierarchical_four_pl without batch_size")
+    _require_free_variables(model, idata, "posterior_predictive")
     if "response" in model.named_vars and "y" in model.named_vars:
         with model:
             pp = pm.sample_posterior_predictive(idata, var_names=["response"], random_seed=seed, progressbar=False)
@@ -1077,7 +1095,7 @@ def predict_curves(model, idata, log_concentration, *, groups=None, new_groups: 
     log_concentration
         1-D grid of natural-log concentrations (``-inf`` for an untreated control is allowed).
     groups
-        Labels of fitted groups (default: all). Ignored when ``new_groups`` > 0.
+        Labels of fitted groups (default: all; one label may be given alone). Ignored when ``new_groups`` > 0.
     new_groups
         If > 0, curves for this many new groups, each drawn from the fitted population (the posterior predictive
         for an unmeasured compound): ``<name>_new ~ population`` for every curve parameter (a shared one stays
@@ -1095,13 +1113,18 @@ def predict_curves(model, idata, log_concentration, *, groups=None, new_groups: 
     x = np.asarray(log_concentration, dtype=float)
     if x.ndim != 1 or x.size == 0:
         raise ValueError("log_concentration must be a non-empty 1-D grid")
+    if np.isnan(x).any() or np.isposinf(x).any():
+        raise ValueError("log_concentration must not hold NaN or +inf (-inf, an untreated control, is allowed)")
+    if isinstance(new_groups, bool) or not isinstance(new_groups, int | np.integer) or new_groups < 0:
+        raise ValueError(f"new_groups must be an integer >= 0, got {new_groups!r}")
+    if groups is not None and (isinstance(groups, str) or not np.iterable(groups)):
+        groups = [groups]  # one label, not a sequence of labels (a string would be split into letters)
+    _require_free_variables(model, idata, "predict_curves")
     labels = list(model.coords["group"])
     m = clone_model(model)
     with m:
         grid = pm.Data("prediction_log_conc", x)
         if new_groups:
-            if isinstance(new_groups, bool) or int(new_groups) < 0:
-                raise ValueError(f"new_groups must be an integer >= 0, got {new_groups!r}")
             params = {}
             for name in _GROUP_PARAMS:
                 if f"{name}_sd" in m.named_vars:

@@ -267,7 +267,9 @@ def sample_nuts(
         The variables to store in the trace (``compile_pymc_model``'s ``var_names``), besides the unconstrained free
         variables, which nutpie always stores; ``None`` (the default) stores every variable and deterministic. A
         large model's trace is most of a fit's memory: 4 chains x (1,000 + 2,000) draws of 40,000 quantities
-        (nutpie keeps the warm-up draws too) is 3.8 GB.
+        (nutpie keeps the warm-up draws too) is 3.8 GB. A free variable left out is kept only as its unconstrained
+        value (``sigma_log__``), so the dose-response helpers that draw from the model (``posterior_predictive``,
+        ``log_likelihood``, ``predict_curves``) refuse such a trace rather than draw it from the prior.
     nutpie_kwargs
         Passed to ``nutpie.sample``.
     """

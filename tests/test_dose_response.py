@@ -490,6 +490,32 @@ def test_predict_curves_from_the_model_equals_the_numpy_curve():
     assert list(new["group"].values) == ["new 0", "new 1"] and np.isfinite(new).all()
     with pytest.raises(ValueError, match="were not fitted"):
         predict_curves(model, idata, grid, groups=["nope"])
+    one = predict_curves(model, idata, grid, groups=2)  # one label alone
+    np.testing.assert_array_equal(one.sel(group=2).to_numpy(), curves.sel(group=2).to_numpy())
+    for bad in (0.5, -1, True):
+        with pytest.raises(ValueError, match="new_groups must be an integer >= 0"):
+            predict_curves(model, idata, grid, new_groups=bad)
+    with pytest.raises(ValueError, match="must not hold NaN or \\+inf"):
+        predict_curves(model, idata, np.array([0.0, np.nan]))
+
+
+def test_predictions_refuse_a_posterior_without_every_free_variable():
+    # sample_nuts(..., var_names=["log_ec50"]) keeps sigma and the spreads only as their log values: PyMC's forward
+    # sampling would draw them from the prior (predictive sds 20 times too wide, seen) instead of failing
+    data, _ = tidy(n_groups=3, n_obs=48)
+    for aggregate in (False, True):
+        model = hierarchical_four_pl(data, priors=PRIORS, aggregate=aggregate)
+        idata = fitted(model, draws=10)
+        partial = idata.copy()
+        partial.posterior = partial.posterior.drop_vars(["sigma", "top_sd"])
+        missing = r"lacks the model's free variable\(s\) \['top_sd', 'sigma'\]"
+        with pytest.raises(ValueError, match=missing):
+            log_likelihood(model, partial.copy())
+        with pytest.raises(ValueError, match=missing):
+            posterior_predictive(model, partial.copy(), seed=1)
+        with pytest.raises(ValueError, match=missing):
+            predict_curves(model, partial, np.array([0.0]), new_groups=1, seed=1)
+        assert posterior_predictive(model, idata.copy(), seed=1)["response"].shape == (1, 10, len(data))
 
 
 def test_psis_khat_tells_full_rank_from_mean_field_on_a_correlated_posterior():
