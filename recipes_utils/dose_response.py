@@ -359,6 +359,8 @@ def default_curve_priors(concentration, response) -> CurvePriors:
         raise ValueError(f"concentration and response must have the same shape, got {conc.shape}, {np.shape(response)}")
     if (conc < 0).any() or not np.isfinite(conc).all():
         raise ValueError("concentrations must be finite and >= 0")
+    if not np.isfinite(np.asarray(response, dtype=float)).all():
+        raise ValueError("response must be finite (no NaN or infinite values)")
     with np.errstate(divide="ignore"):
         k = _scales(np.log(conc), response)
     return CurvePriors(
@@ -384,6 +386,23 @@ def default_priors(data: pd.DataFrame, **columns) -> FourPLPriors:
     )  # fmt: skip
 
 
+def _check_curve_data(concentration, response) -> tuple[np.ndarray, np.ndarray]:
+    """One curve's concentrations and responses as float arrays, or a ValueError that says what is wrong."""
+    conc = np.asarray(concentration, dtype=float)
+    y = np.asarray(response, dtype=float)
+    if conc.ndim != 1 or conc.shape != y.shape:
+        raise ValueError(f"concentration and response must be 1-D of the same length, got {conc.shape}, {y.shape}")
+    if len(y) < _N_CURVE_PARAMS:
+        raise ValueError(f"a 4-parameter curve needs at least {_N_CURVE_PARAMS} measurements, got {len(y)}")
+    if not np.isfinite(y).all():
+        raise ValueError(f"response must be finite: {int((~np.isfinite(y)).sum())} NaN or infinite value(s)")
+    if not np.isfinite(conc).all() or (conc < 0).any():
+        raise ValueError("concentrations must be finite and >= 0 (0 for an untreated control)")
+    if len(np.unique(conc[conc > 0])) < 2:
+        raise ValueError("fewer than two distinct positive concentrations: there is no dose range to fit a curve to")
+    return conc, y
+
+
 def four_pl_model(concentration, response, *, priors: CurvePriors | None = None):
     """One 4PL curve as a PyMC model, with :func:`default_curve_priors` unless ``priors`` are given.
 
@@ -394,14 +413,7 @@ def four_pl_model(concentration, response, *, priors: CurvePriors | None = None)
     """
     import pymc as pm
 
-    conc = np.asarray(concentration, dtype=float)
-    y = np.asarray(response, dtype=float)
-    if conc.ndim != 1 or conc.shape != y.shape:
-        raise ValueError(f"concentration and response must be 1-D of the same length, got {conc.shape}, {y.shape}")
-    if len(y) < _N_CURVE_PARAMS:
-        raise ValueError(f"a 4-parameter curve needs at least {_N_CURVE_PARAMS} measurements, got {len(y)}")
-    if not np.isfinite(y).all():
-        raise ValueError("response must be finite")
+    conc, y = _check_curve_data(concentration, response)
     priors = default_curve_priors(conc, y) if priors is None else priors
     if not isinstance(priors, CurvePriors):
         raise TypeError(f"priors must be a CurvePriors, got {type(priors).__name__}")
@@ -429,16 +441,21 @@ def least_squares_four_pl(concentration, response, *, p0=None):
     Returns
     -------
     pandas.DataFrame
-        Index ``bottom, top, log_ec50, hill``; columns ``estimate`` and ``se``. Raises ``RuntimeError`` (SciPy's)
-        when the fit does not converge.
+        Index ``bottom, top, log_ec50, hill``; columns ``estimate`` and ``se`` (NaN where SciPy cannot estimate the
+        covariance). Raises ``RuntimeError`` when the fit does not converge or does not move from its start, and
+        ``ValueError`` for data with no curve to fit (NaN or infinite values, negative concentrations, fewer than
+        two distinct positive doses or four measurements).
     """
     from scipy.optimize import curve_fit
 
-    conc = np.asarray(concentration, dtype=float)
-    y = np.asarray(response, dtype=float)
+    conc, y = _check_curve_data(concentration, response)
     with np.errstate(divide="ignore"):
         x = np.log(conc)
-    if p0 is None:
+    if p0 is not None:
+        p0 = np.asarray(p0, dtype=float)
+        if p0.shape != (_N_CURVE_PARAMS,) or not np.isfinite(p0).all():
+            raise ValueError(f"p0 must be 4 finite numbers (bottom, top, log_ec50, hill), got {p0.tolist()}")
+    else:
         means = pd.Series(y).groupby(x).mean()
         top, bottom = float(means.iloc[0]), float(means.iloc[-1])
         dosed = means[np.isfinite(means.index)]
@@ -453,6 +470,8 @@ def least_squares_four_pl(concentration, response, *, p0=None):
         p0 = [bottom, top, log_ec50, 1.0]
     # x holds -inf for controls, which four_pl maps to top exactly; SciPy's finiteness check would refuse it.
     est, cov = curve_fit(four_pl, x, y, p0=p0, maxfev=20_000, check_finite=False)
+    if np.array_equal(est, np.asarray(p0, dtype=float)):
+        raise RuntimeError(f"the least-squares fit did not move from its start {list(p0)}: no estimate")
     se = np.sqrt(np.diag(cov)) if np.all(np.isfinite(cov)) else np.full(4, np.nan)
     return pd.DataFrame({"estimate": est, "se": se}, index=["bottom", "top", "log_ec50", "hill"])
 

@@ -18,9 +18,11 @@ from recipes_utils.dose_response import (
     curve_preconditioner,
     default_curve_priors,
     default_priors,
+    four_pl_model,
     group_psis_khat,
     hierarchical_four_pl,
     interval_coverage,
+    least_squares_four_pl,
     log_likelihood,
     posterior_predictive,
     predict_curves,
@@ -382,6 +384,37 @@ def test_degenerate_tables_get_clear_errors():
         default_curve_priors([1.0, 2.0, 3.0], [4.0, 4.0, 4.0])
     with pytest.raises(ValueError, match="fewer than two distinct positive doses"):
         default_curve_priors([0.0, 0.0, 2.0], [4.0, 3.0, 1.0])
+    with pytest.raises(ValueError, match="response must be finite"):
+        default_curve_priors([1.0, 2.0, 3.0], [4.0, np.nan, 1.0])
+
+
+def test_one_curve_least_squares_and_model_refuse_data_with_no_curve():
+    rng = np.random.default_rng(1)
+    conc = np.repeat([0, 0.5, 1, 2, 4, 8, 16, 32], 3).astype(float)
+    with np.errstate(divide="ignore"):
+        y = four_pl(np.log(conc), 5, 100, np.log(4), 1.5) + rng.normal(0, 3, len(conc))
+    fit = least_squares_four_pl(conc, y)
+    assert fit.loc["log_ec50", "estimate"] == pytest.approx(np.log(4), abs=0.2) and fit["se"].notna().all()
+    one_nan, one_negative = y.copy(), conc.copy()
+    one_nan[5], one_negative[5] = np.nan, -1.0
+    # each of these returned its starting values as estimates, with no error (hill exactly 1)
+    for c, r, match in [
+        (conc, one_nan, "response must be finite: 1 NaN"),
+        (one_negative, y, "concentrations must be finite and >= 0"),
+        (np.where(conc > 0, np.inf, 0.0), y, "concentrations must be finite"),
+        (np.full(8, 2.0), y[:8], "fewer than two distinct positive concentrations"),
+        (conc[:5], y, "1-D of the same length"),
+        (conc[:3], y[:3], "at least 4 measurements"),
+    ]:
+        for call in (least_squares_four_pl, four_pl_model):
+            with pytest.raises(ValueError, match=match):
+                call(c, r)
+    with pytest.raises(ValueError, match="response must be finite"):  # given priors skip default_curve_priors
+        four_pl_model(conc, one_nan, priors=default_curve_priors(conc, y))
+    with pytest.raises(ValueError, match="concentrations must be finite"):
+        four_pl_model(np.where(conc == 32, np.inf, conc), y, priors=default_curve_priors(conc, y))
+    with pytest.raises(ValueError, match="p0 must be 4 finite numbers"):
+        least_squares_four_pl(conc, y, p0=[1.0, 2.0, 3.0])
 
 
 def test_default_priors_admit_every_observation_of_rising_and_falling_data():
