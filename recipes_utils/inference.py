@@ -211,6 +211,15 @@ def _compile(model, backend: str, reuse: bool, var_names=None):
     return compiled, False
 
 
+def _check_seed(seed) -> None:
+    """A fit's seed: a whole number the samplers take (nutpie's is an unsigned 64-bit integer), never None."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < 2**63:
+        raise ValueError(
+            f"seed must be a whole number from 0 to 2**63 - 1 (every fit here is seeded, so it can be repeated), "
+            f"got {seed!r}"
+        )
+
+
 def _check_nuts_settings(draws, tune, chains, target_accept) -> None:
     for name, value, minimum in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
@@ -276,6 +285,10 @@ def sample_nuts(
     import nutpie
 
     _check_nuts_settings(draws, tune, chains, target_accept)
+    _check_seed(seed)
+    discrete = [v.name for v in model.discrete_value_vars] if hasattr(model, "discrete_value_vars") else []
+    if discrete:
+        raise ValueError(f"NUTS needs continuous variables; {discrete} are discrete (marginalise them out first)")
     if backend not in ("numba", "jax"):
         raise ValueError(f"backend must be 'numba' or 'jax', got {backend!r}")
     var_names = _check_var_names(model, var_names)
@@ -326,6 +339,7 @@ def sample_numpyro(
     import pymc as pm
 
     _check_nuts_settings(draws, tune, chains, target_accept)
+    _check_seed(seed)
     if chain_method not in ("vectorized", "parallel"):
         raise ValueError(f"chain_method must be 'vectorized' or 'parallel', got {chain_method!r}")
     progress = show_progress() if progress is None else bool(progress)
@@ -444,6 +458,7 @@ def fit_advi(
 
     if method not in ("advi", "fullrank_advi"):
         raise ValueError(f"method must be 'advi' or 'fullrank_advi', got {method!r}")
+    _check_seed(seed)
     if isinstance(max_steps, bool) or not isinstance(max_steps, int | np.integer) or max_steps < 2 * window:
         raise ValueError(f"max_steps must be an integer >= 2 * window ({2 * window}), got {max_steps!r}")
     if not learning_rate > 0:
