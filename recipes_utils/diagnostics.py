@@ -24,7 +24,7 @@ def check_nuts(
     max_rhat: float = 1.01,
     min_ess_bulk: float = 400,
     min_ess_tail: float = 400,
-    max_divergences: int = 0,
+    max_divergences: int | None = 0,
 ) -> pd.DataFrame:
     """Check a NUTS fit: r-hat, bulk and tail ESS of every parameter, and the divergence count.
 
@@ -35,6 +35,9 @@ def check_nuts(
         ``sample_stats.diverging``.
     var_names
         Variables to check; all posterior variables by default.
+    max_divergences
+        Divergent transitions allowed, counted from ``sample_stats.diverging``; ``None`` skips that check (for draws
+        that did not come from NUTS). A trace without ``sample_stats.diverging`` is an error otherwise.
 
     Returns
     -------
@@ -46,13 +49,19 @@ def check_nuts(
     ConvergenceError
         Listing every parameter outside the limits and the number of divergences.
     ValueError
-        If there is a single chain (r-hat needs at least two) or no posterior.
+        If there is a single chain (r-hat needs at least two), no posterior, or no divergence record to check.
     """
     if not hasattr(idata, "posterior"):
         raise ValueError("idata has no posterior group: pass the result of pm.sample / nutpie.sample")
     n_chains = idata.posterior.sizes.get("chain", 0)
     if n_chains < 2:
         raise ValueError(f"r-hat needs at least 2 chains, got {n_chains}")
+    has_divergences = "sample_stats" in idata and "diverging" in idata.sample_stats
+    if max_divergences is not None and not has_divergences:
+        raise ValueError(
+            "idata has no sample_stats.diverging, so the divergences cannot be counted: pass the sampler's own "
+            "InferenceData (nutpie's and pm.sample's have it), or max_divergences=None to skip that check"
+        )
     # Unrounded: az.summary rounds to 2 decimals by default, which would let an r-hat of 1.014 pass as 1.01.
     summary = az.summary(idata, var_names=var_names, kind="diagnostics", round_to="none")
     problems = []
@@ -65,8 +74,8 @@ def check_nuts(
     bad = summary[~(summary["ess_tail"] >= min_ess_tail)]
     if len(bad):
         problems.append(f"ess_tail < {min_ess_tail}: " + _fmt(bad["ess_tail"]))
-    n_div = int(np.asarray(idata.sample_stats["diverging"]).sum()) if "sample_stats" in idata else 0
-    if n_div > max_divergences:
+    n_div = int(np.asarray(idata.sample_stats["diverging"]).sum()) if has_divergences else 0
+    if max_divergences is not None and n_div > max_divergences:
         problems.append(f"{n_div} divergent transitions (at most {max_divergences} allowed)")
     if problems:
         raise ConvergenceError("NUTS fit failed its checks:\n- " + "\n- ".join(problems))

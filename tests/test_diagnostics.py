@@ -36,7 +36,22 @@ def test_low_ess_fails():
     walk = np.cumsum(rng.normal(size=(4, 1000)), axis=1) * 0.01 + rng.normal(size=(4, 1000))
     idata = az.from_dict(posterior={"x": np.cumsum(rng.normal(size=(4, 1000)), axis=1), "w": walk})
     with pytest.raises(ConvergenceError, match="ess_bulk < 400"):
-        check_nuts(idata, max_rhat=10)
+        check_nuts(idata, max_rhat=10, max_divergences=None)  # no sample_stats: the divergences are not checked
+
+
+def test_a_trace_without_divergences_is_not_passed_as_if_it_had_none():
+    # the posterior of a fit with 9 divergences, without its sample_stats, passed: the count became 0
+    fit = fake_idata(n_div=9)
+    posterior_only = az.InferenceData(posterior=fit.posterior)
+    for idata in (
+        posterior_only,
+        az.from_dict(posterior=dict(fit.posterior), sample_stats={"tree_depth": np.ones((4, 1000))}),
+    ):
+        with pytest.raises(ValueError, match="idata has no sample_stats.diverging"):
+            check_nuts(idata)
+    assert set(check_nuts(posterior_only, max_divergences=None).index) == {"x", "y"}
+    with pytest.raises(ConvergenceError, match="9 divergent transitions"):
+        check_nuts(fit)
 
 
 def test_single_chain_is_an_error():
