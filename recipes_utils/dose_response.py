@@ -498,6 +498,27 @@ def auto_parameterization(prepared: GroupedDoseResponse) -> str:
     return "noncentered"
 
 
+def _check_rows(group_idx, log_conc, response=None):
+    """Row arrays as :func:`prepare_grouped` makes them (group codes 0, 1, ...; log concentrations, -inf for a
+    control; finite responses), or a ValueError that says what is wrong."""
+    group_idx, log_conc = np.asarray(group_idx), np.asarray(log_conc, dtype=float)
+    arrays = {"group_idx": group_idx, "log_conc": log_conc}
+    if response is not None:
+        arrays["response"] = np.asarray(response, dtype=float)
+    shapes = {name: a.shape for name, a in arrays.items()}
+    if group_idx.ndim != 1 or len(set(shapes.values())) > 1:
+        raise ValueError(f"{', '.join(arrays)} must be 1-D of the same length, got {shapes}")
+    if not np.issubdtype(group_idx.dtype, np.integer) or (group_idx < 0).any():
+        raise ValueError(
+            f"group_idx must hold integer group codes >= 0 (prepare_grouped's group_idx), got dtype {group_idx.dtype}"
+        )
+    if np.isnan(log_conc).any() or np.isposinf(log_conc).any():
+        raise ValueError("log_conc has NaN or +inf values (-inf, an untreated control, is allowed)")
+    if response is not None and not np.isfinite(arrays["response"]).all():
+        raise ValueError(f"response has {int((~np.isfinite(arrays['response'])).sum())} NaN or infinite value(s)")
+    return tuple(arrays.values())
+
+
 def curve_points(group_idx, log_conc):
     """The distinct (group, log concentration) points of the rows, and each row's point.
 
@@ -509,14 +530,7 @@ def curve_points(group_idx, log_conc):
     as plates work).
     A log concentration of ``-inf`` (an untreated control) is a point like any other.
     """
-    group_idx = np.asarray(group_idx)
-    log_conc = np.asarray(log_conc, dtype=float)
-    if group_idx.ndim != 1 or group_idx.shape != log_conc.shape:
-        raise ValueError(
-            f"group_idx and log_conc must be 1-D of the same length, got {group_idx.shape}, {log_conc.shape}"
-        )
-    if np.isnan(log_conc).any():
-        raise ValueError("log_conc has NaN values")
+    group_idx, log_conc = _check_rows(group_idx, log_conc)
     frame = pd.DataFrame({"g": group_idx, "x": log_conc})
     by_point = frame.groupby(["g", "x"], sort=True)
     points = by_point.size().index.to_frame(index=False)
@@ -529,8 +543,10 @@ def replicate_cells(group_idx, log_conc, response) -> pd.DataFrame:
     For Normal noise with one ``sigma``, the likelihood of the ``n`` replicates ``y`` in a cell with mean
     ``mu`` factorises exactly as ``Normal(ybar | mu, sigma / sqrt(n))`` times a term in ``sigma`` and the
     within-cell sum of squares ``ss = sum((y - ybar)**2)`` only. Returns one row per cell with columns
-    ``group_idx``, ``log_conc``, ``n``, ``mean``, ``ss``.
+    ``group_idx``, ``log_conc``, ``n``, ``mean``, ``ss``. The arrays are :func:`prepare_grouped`'s (``group_idx``,
+    ``log_conc``, ``response``): integer group codes, no NaN.
     """
+    group_idx, log_conc, response = _check_rows(group_idx, log_conc, response)
     frame = pd.DataFrame({"group_idx": group_idx, "log_conc": log_conc, "y": response})
     by_cell = frame.groupby(["group_idx", "log_conc"], sort=True)["y"]
     # Within-cell sum of squares from deviations (not sum(y^2) - n ybar^2, which cancels badly).

@@ -312,6 +312,20 @@ def test_replicate_cells():
         np.array([0, 0, 0, 1, 1]), np.array([1.0, 1.0, 2.0, 1.0, 1.0]), np.array([1.0, 3.0, 5.0, 2.0, 2.0])
     )
     assert cells[["n", "mean", "ss"]].to_numpy().tolist() == [[2, 2.0, 2.0], [1, 5.0, 0.0], [2, 2.0, 0.0]]
+    # each of these gave a wrong table silently: a NaN response counted in n but not in the mean, a NaN dose or group
+    # dropped its row; string labels failed inside pandas
+    g, x, y = np.array([0, 0, 1]), np.array([1.0, 1.0, 2.0]), np.array([1.0, 3.0, 5.0])
+    for args, match in [
+        ((g, x, np.array([1.0, np.nan, 5.0])), "response has 1 NaN or infinite"),
+        ((g, np.array([1.0, np.nan, 2.0]), y), "log_conc has NaN or \\+inf"),
+        ((np.array([0.0, np.nan, 1.0]), x, y), "group_idx must hold integer group codes"),
+        ((np.array(["a", "a", "b"]), x, y), "group_idx must hold integer group codes"),
+        ((g, x, y[:2]), "must be 1-D of the same length"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            replicate_cells(*args)
+    with pytest.raises(ValueError, match="group_idx must hold integer group codes"):
+        curve_points(np.array([0.0, np.nan, 1.0]), x)  # gave point_of_row -9223372036854775808
 
 
 # --- checking fits --------------------------------------------------------------------------------
