@@ -1193,10 +1193,22 @@ def interval_coverage(posterior, truth: pd.DataFrame, prob: float = 0.94) -> pd.
     posterior
         ``idata.posterior`` (dims chain, draw, group) with a variable per column of ``truth``.
     truth
-        One row per group, in the order of the ``group`` coordinate, one column per parameter.
+        One row per group, one column per parameter: indexed by the group labels (matched to the ``group``
+        coordinate, in any order), or with a default index 0, 1, ... in the order of the ``group`` coordinate.
     """
     if not 0 < prob < 1:
         raise ValueError(f"prob must lie in (0, 1), got {prob}")
+    if "group" in posterior.coords:
+        labels = list(posterior.coords["group"].values)
+        if len(truth) == len(labels) and set(truth.index) == set(labels):
+            truth = truth.loc[labels]  # by label
+        elif not truth.index.equals(pd.RangeIndex(len(truth))):
+            raise ValueError(
+                f"truth's index ({list(truth.index[:5])}...) is neither the posterior's group labels "
+                f"({labels[:5]}...) nor a default index 0, 1, ... in their order"
+            )
+    if truth.isna().any().any():
+        raise ValueError(f"truth has missing values in {list(truth.columns[truth.isna().any()])}")
     out = {}
     for name in truth.columns:
         if name not in posterior:

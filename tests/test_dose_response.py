@@ -342,6 +342,22 @@ def test_interval_coverage_counts_true_values_inside():
         interval_coverage(post, pd.DataFrame({"hill": [1, 2, 3]}))
 
 
+def test_interval_coverage_matches_truth_to_groups_by_label():
+    # truth indexed by group label in the user's own order was read by position: coverage 0 instead of 1
+    post = xr.Dataset(
+        {"top": (("chain", "draw", "group"), np.random.default_rng(0).normal([0.0, 10.0, 20.0], 0.1, (1, 200, 3)))},
+        coords={"group": ["a", "b", "c"]},
+    )
+    in_order = pd.DataFrame({"top": [0.0, 10.0, 20.0]}, index=["a", "b", "c"])
+    assert interval_coverage(post, in_order)["top"] == 1.0
+    assert interval_coverage(post, in_order.loc[["c", "a", "b"]])["top"] == 1.0
+    assert interval_coverage(post, in_order.reset_index(drop=True))["top"] == 1.0  # a default index: by position
+    with pytest.raises(ValueError, match="neither the posterior's group labels"):
+        interval_coverage(post, in_order.set_axis(["a", "b", "z"]))
+    with pytest.raises(ValueError, match="truth has missing values in \\['top'\\]"):
+        interval_coverage(post, in_order.assign(top=[0.0, np.nan, 20.0]))  # counted as a miss before
+
+
 def test_psis_khat_separates_a_good_from_a_bad_approximation():
     rng = np.random.default_rng(0)
     y = rng.normal(1.0, 1.0, 50)
