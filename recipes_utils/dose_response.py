@@ -1299,6 +1299,17 @@ def group_psis_khat(approx, model, n_draws: int = 1000, seed: int = 0) -> np.nda
         raise ValueError("group_psis_khat needs a model from hierarchical_four_pl without batch_size")
     n_groups = len(model.coords["group"])
     group_rvs = [rv for rv in model.free_RVs if model.named_vars_to_dims.get(rv.name) == ("group",)]
+    blocks = {rv.name: model.named_vars_to_dims.get(rv.name) for rv in model.free_RVs}
+    blocks = {name: dims for name, dims in blocks.items() if dims and "group" in dims and dims != ("group",)}
+    if blocks:
+        raise ValueError(
+            f"group_psis_khat takes per-group variables of dims ('group',); {blocks} are blocks per group (as with "
+            "parameterization='decorrelated'): build the model with 'centered' or 'noncentered' effects for this check"
+        )
+    if not group_rvs:
+        raise ValueError(
+            "the model has no per-group free variables (every curve parameter shared?): no k-hat per group"
+        )
     ordering = approx.groups[0].ordering
     mean, std = approx.mean.eval(), approx.std.eval()
     point = {name: mean[slc].reshape(shape).astype(dtype) for name, (_, slc, shape, dtype) in ordering.items()}

@@ -615,6 +615,15 @@ def test_group_psis_khat_flags_the_groups_mean_field_fits_worst():
     np.testing.assert_allclose(group_psis_khat(approx, at_points, seed=1), per_row, rtol=1e-6)
     with pytest.raises(ValueError, match="without batch_size"):
         group_psis_khat(approx, hierarchical_four_pl(data, priors=PRIORS, batch_size=8))
+    # these gave [inf, inf, ...] with no error: no variable of dims ("group",) to weigh
+    decorrelated = hierarchical_four_pl(data, priors=PRIORS, parameterization="decorrelated", aggregate=True)
+    with pytest.raises(ValueError, match="blocks per group"):
+        group_psis_khat(approx, decorrelated)
+    shared = hierarchical_four_pl(
+        data, priors=PRIORS, parameterization=dict.fromkeys(("bottom", "top", "log_ec50", "log_hill"), "shared")
+    )
+    with pytest.raises(ValueError, match="no per-group free variables"):
+        group_psis_khat(approx, shared)
 
 
 # --- plates and outliers ---------------------------------------------------------------------------------
