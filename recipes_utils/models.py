@@ -177,6 +177,18 @@ def _check_classification_data(X, y, feature_names, class_names):
     return n, p
 
 
+def _check_features(X, n_features: int) -> np.ndarray:
+    """New rows to score: a finite 2-D (rows x features) array with the fitted number of features."""
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (rows x features), got shape {X.shape}; one row is X.reshape(1, -1)")
+    if X.shape[1] != n_features:
+        raise ValueError(f"X has {X.shape[1]} features, the fitted model {n_features}")
+    if not np.isfinite(X).all():
+        raise ValueError(f"X has {int((~np.isfinite(X)).any(axis=1).sum())} row(s) with NaN or infinite values")
+    return X
+
+
 def softmax_regression_proba(posterior, X, *, chunk: int = 20_000) -> np.ndarray:
     """Class probabilities for every draw: shape ``(n_draws, n, n_classes)`` as float32.
 
@@ -186,9 +198,7 @@ def softmax_regression_proba(posterior, X, *, chunk: int = 20_000) -> np.ndarray
 
     a = np.asarray(posterior["intercept"]).reshape(-1, posterior["intercept"].shape[-1])
     b = np.asarray(posterior["coef"]).reshape(-1, *posterior["coef"].shape[-2:])
-    X = np.asarray(X, dtype=float)
-    if X.shape[1] != b.shape[1]:
-        raise ValueError(f"X has {X.shape[1]} features, the posterior {b.shape[1]}")
+    X = _check_features(X, b.shape[1])
     out = np.empty((b.shape[0], X.shape[0], b.shape[2]), dtype=np.float32)
     for start in range(0, X.shape[0], chunk):
         sl = slice(start, start + chunk)
@@ -245,13 +255,18 @@ def bnn_proba(posterior, X, *, n_layers: int | None = None, chunk: int = 10_000)
     """Class probabilities of a :func:`bayesian_neural_network` for every draw: ``(n_draws, n, n_classes)``."""
     from recipes_utils.evaluation import softmax
 
+    present = 0  # the layers w0, b0, w1, b1, ... in the posterior, counted until one is missing
+    while f"w{present}" in posterior and f"b{present}" in posterior:
+        present += 1
+    if present == 0:
+        raise ValueError("posterior has no layer w0, b0: pass the posterior of a bayesian_neural_network")
     if n_layers is None:
-        n_layers = sum(1 for v in posterior.data_vars if str(v).startswith("w") and str(v)[1:].isdigit())
+        n_layers = present
+    elif n_layers != present:
+        raise ValueError(f"n_layers={n_layers}, but the posterior holds {present} layers (w0 ... w{present - 1})")
     ws = [np.asarray(posterior[f"w{i}"]).reshape(-1, *posterior[f"w{i}"].shape[-2:]) for i in range(n_layers)]
     bs = [np.asarray(posterior[f"b{i}"]).reshape(-1, posterior[f"b{i}"].shape[-1]) for i in range(n_layers)]
-    X = np.asarray(X, dtype=float)
-    if X.shape[1] != ws[0].shape[1]:
-        raise ValueError(f"X has {X.shape[1]} features, the network {ws[0].shape[1]}")
+    X = _check_features(X, ws[0].shape[1])
     out = np.empty((ws[0].shape[0], X.shape[0], ws[-1].shape[-1]), dtype=np.float32)
     for start in range(0, X.shape[0], chunk):
         sl = slice(start, start + chunk)

@@ -64,6 +64,19 @@ def test_bnn_proba_matches_a_direct_forward_pass():
     v = {k: post[k].values[0, 1] for k in shapes}
     direct = scipy_softmax(np.tanh(X @ v["w0"] + v["b0"]) @ v["w1"] + v["b1"], axis=1)
     np.testing.assert_allclose(p[1], direct, rtol=1e-5)
+    # n_layers=1 on this 2-layer network returned a softmax over the 5 hidden units as if they were classes
+    with pytest.raises(ValueError, match="n_layers=1, but the posterior holds 2 layers"):
+        bnn_proba(post, X, n_layers=1)
+    # an unrelated variable named like a layer is not taken for one (it raised KeyError 'w2')
+    np.testing.assert_array_equal(bnn_proba(post.assign(w10=post["b0"]), X, chunk=4), p)
+    with pytest.raises(ValueError, match="one row is X.reshape\\(1, -1\\)"):
+        bnn_proba(post, X[0])  # IndexError before
+    with pytest.raises(ValueError, match="X has 1 row\\(s\\) with NaN"):
+        bnn_proba(post, np.where(np.arange(6)[:, None] == 2, np.nan, X))
+    with pytest.raises(ValueError, match="X has 2 features, the fitted model 3"):
+        bnn_proba(post, X[:, :2])
+    with pytest.raises(ValueError, match="no layer w0"):
+        bnn_proba(post.drop_vars(["w0", "b0"]), X)
 
 
 @pytest.mark.parametrize(

@@ -80,6 +80,11 @@ def test_proba_matches_direct_computation():
     direct = scipy_softmax(X @ post["coef"].values[1, 2] + post["intercept"].values[1, 2], axis=1)
     np.testing.assert_allclose(p[5], direct, rtol=1e-5)
     assert p.shape == (6, 7, 4)
+    with pytest.raises(ValueError, match="one row is X.reshape\\(1, -1\\)"):
+        softmax_regression_proba(post, X[0])  # IndexError before
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        softmax_regression_proba(post, np.where(X > 1.5, np.inf, X))  # NaN probabilities before
+    np.testing.assert_allclose(softmax_regression_proba(post, X[:1]), p[:, :1], rtol=1e-6)
 
 
 @pytest.mark.parametrize(
