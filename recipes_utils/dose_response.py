@@ -929,8 +929,10 @@ def hierarchical_four_pl(
         if plate_idx is not None:
             columns["plate_idx"] = plate_idx
     n_rows = len(columns["cell_mean"] if aggregate else columns["y"])
-    if batch_size is not None and not 1 <= int(batch_size) <= n_rows:
-        raise ValueError(f"batch_size must lie in 1..{n_rows} (the number of likelihood rows), got {batch_size}")
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or not 1 <= batch_size <= n_rows
+    ):
+        raise ValueError(f"batch_size must be a whole number in 1..{n_rows} (the likelihood rows), got {batch_size!r}")
 
     coords = {"group": prepared.groups}
     if plate_labels is not None:

@@ -163,6 +163,8 @@ def _check_classification_data(X, y, feature_names, class_names):
     if X.ndim != 2:
         raise ValueError(f"X must have shape (n, p), got {X.shape}")
     n, p = X.shape
+    if n == 0 or p == 0:
+        raise ValueError(f"X has no rows or no columns: shape {X.shape}")
     if y.shape != (n,):
         raise ValueError(f"y must have shape ({n},) to match X, got {y.shape}")
     if not np.isfinite(X).all():
@@ -172,6 +174,8 @@ def _check_classification_data(X, y, feature_names, class_names):
     k = len(class_names)
     if k < 2:
         raise ValueError(f"need at least 2 classes, got {k}")
+    if len(set(class_names)) < k or len(set(feature_names)) < p:
+        raise ValueError("class_names and feature_names must not repeat a name (they label the coefficients)")
     if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= k:
         raise ValueError(f"y must hold integer class codes 0..{k - 1}")
     return n, p

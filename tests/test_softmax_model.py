@@ -94,6 +94,8 @@ def test_proba_matches_direct_computation():
         ({"feature_names": ["a"]}, "1 feature names for 2 columns"),
         ({"batch_size": 0}, "batch_size must lie in"),
         ({"X": np.array([[np.nan, 0.0]] * 3)}, "NaN"),
+        ({"class_names": ["a", "a", "b"]}, "must not repeat a name"),
+        ({"X": np.zeros((0, 2)), "y": np.zeros(0, dtype=int)}, "X has no rows or no columns"),
     ],
 )
 def test_bad_input(kwargs, match):
