@@ -212,6 +212,10 @@ def prepare_grouped(
             )
         return values
 
+    if pd.api.types.is_bool_dtype(data[response]):
+        raise TypeError(
+            f"column {response!r} is boolean: a yes/no response needs a binomial model, not the 4PL with Normal noise"
+        )
     y = numeric(response)
     if not np.isfinite(y).all():
         raise ValueError(f"column {response!r} has infinite values")

@@ -163,6 +163,8 @@ def test_model_arguments_are_checked():
         hierarchical_four_pl(data, priors={"top_mu": 100})
     with pytest.raises(TypeError, match="parameterization must be a string or a dict"):
         hierarchical_four_pl(data, parameterization=["centered"])
+    with pytest.raises(TypeError, match="is boolean: a yes/no response needs a binomial model"):
+        hierarchical_four_pl(data.assign(response=data["response"] > data["response"].median()), priors=PRIORS)
     for batch_size in (1000, 2.5, True):  # 2.5 and True were taken as 2 and 1
         with pytest.raises(ValueError, match=r"batch_size must be a whole number in 1\.\.96"):
             hierarchical_four_pl(data, priors=PRIORS, batch_size=batch_size)
