@@ -172,7 +172,7 @@ def prepare_grouped(
     Raises
     ------
     TypeError
-        ``data`` is not a DataFrame.
+        ``data`` is not a DataFrame, or the response is boolean (yes/no data need a binomial model).
     ValueError
         A missing column, a non-numeric or missing value, a negative (or, without ``zero_is_control``,
         zero) concentration, a group with fewer than ``min_points`` rows (a 4PL curve has 4 parameters), shared
@@ -212,7 +212,7 @@ def prepare_grouped(
             )
         return values
 
-    if pd.api.types.is_bool_dtype(data[response]):
+    if pd.api.types.is_bool_dtype(data[response]) or pd.api.types.infer_dtype(data[response], skipna=True) == "boolean":
         raise TypeError(
             f"column {response!r} is boolean: a yes/no response needs a binomial model, not the 4PL with Normal noise"
         )
@@ -356,7 +356,8 @@ def default_curve_priors(concentration, response) -> CurvePriors:
     Raises
     ------
     ValueError
-        A constant response, or fewer than two distinct positive concentrations.
+        A constant or non-finite response, negative or non-finite concentrations, or fewer than two distinct
+        positive concentrations.
     """
     conc = np.asarray(concentration, dtype=float)
     if conc.shape != np.shape(response):
@@ -411,7 +412,8 @@ def four_pl_model(concentration, response, *, priors: CurvePriors | None = None)
     """One 4PL curve as a PyMC model, with :func:`default_curve_priors` unless ``priors`` are given.
 
     The template recipe writes this model out cell by cell; this is the same model for code that fits many single
-    curves (the drc sweep). ``concentration`` may hold zeros (untreated controls, at ``top``). The concentration is
+    curves (the drc sweep). The data need at least four measurements at two or more distinct positive
+    concentrations, finite, with priors given or not. ``concentration`` may hold zeros (untreated controls, at ``top``). The concentration is
     a ``pm.Data`` container ``log_conc`` and the curve a ``Deterministic`` ``mu``, so ``pm.set_data`` and
     ``pm.sample_posterior_predictive(..., predictions=True)`` give the curve at new doses.
     """
@@ -475,7 +477,7 @@ def least_squares_four_pl(concentration, response, *, p0=None):
     # x holds -inf for controls, which four_pl maps to top exactly; SciPy's finiteness check would refuse it.
     est, cov = curve_fit(four_pl, x, y, p0=p0, maxfev=20_000, check_finite=False)
     if np.array_equal(est, np.asarray(p0, dtype=float)):
-        raise RuntimeError(f"the least-squares fit did not move from its start {list(p0)}: no estimate")
+        raise RuntimeError(f"the least-squares fit did not move from its start {np.asarray(p0).tolist()}: no estimate")
     se = np.sqrt(np.diag(cov)) if np.all(np.isfinite(cov)) else np.full(4, np.nan)
     return pd.DataFrame({"estimate": est, "se": se}, index=["bottom", "top", "log_ec50", "hill"])
 
@@ -512,10 +514,12 @@ def _check_rows(group_idx, log_conc, response=None):
     shapes = {name: a.shape for name, a in arrays.items()}
     if group_idx.ndim != 1 or len(set(shapes.values())) > 1:
         raise ValueError(f"{', '.join(arrays)} must be 1-D of the same length, got {shapes}")
-    if not np.issubdtype(group_idx.dtype, np.integer) or (group_idx < 0).any():
+    if not np.issubdtype(group_idx.dtype, np.integer):
         raise ValueError(
-            f"group_idx must hold integer group codes >= 0 (prepare_grouped's group_idx), got dtype {group_idx.dtype}"
+            f"group_idx must hold integer group codes (prepare_grouped's group_idx), got {group_idx.dtype}"
         )
+    if (group_idx < 0).any():
+        raise ValueError(f"group_idx must hold group codes >= 0, got {int(group_idx.min())}")
     if np.isnan(log_conc).any() or np.isposinf(log_conc).any():
         raise ValueError("log_conc has NaN or +inf values (-inf, an untreated control, is allowed)")
     if response is not None and not np.isfinite(arrays["response"]).all():
@@ -1050,9 +1054,9 @@ def _require_free_variables(model, idata, what: str) -> None:
     missing = [rv.name for rv in model.free_RVs if rv.name not in posterior]
     if missing:
         raise ValueError(
-            f"{what}: the posterior lacks the model's free variable(s) {missing}, which would be drawn from the prior "
-            "instead; fit again storing them (sample_nuts(..., var_names=None), or var_names listing every free "
-            f"variable: {[rv.name for rv in model.free_RVs]})"
+            f"{what}: the posterior lacks the model's free variable(s) {missing}, and PyMC would draw any it needs "
+            "from the prior instead; fit again storing them (sample_nuts(..., var_names=None), or var_names listing "
+            f"every free variable: {[rv.name for rv in model.free_RVs]})"
         )
 
 
@@ -1136,7 +1140,8 @@ def predict_curves(model, idata, log_concentration, *, groups=None, new_groups: 
     log_concentration
         1-D grid of natural-log concentrations (``-inf`` for an untreated control is allowed).
     groups
-        Labels of fitted groups (default: all; one label may be given alone). Ignored when ``new_groups`` > 0.
+        Labels of fitted groups (default: all; one string or number label may be given alone). Ignored when
+        ``new_groups`` > 0.
     new_groups
         If > 0, curves for this many new groups, each drawn from the fitted population (the posterior predictive
         for an unmeasured compound): ``<name>_new ~ population`` for every curve parameter (a shared one stays
@@ -1206,12 +1211,22 @@ def interval_coverage(posterior, truth: pd.DataFrame, prob: float = 0.94) -> pd.
         raise ValueError(f"prob must lie in (0, 1), got {prob}")
     if "group" in posterior.coords:
         labels = list(posterior.coords["group"].values)
+        default = truth.index.equals(pd.RangeIndex(len(truth)))
+        if (
+            default
+            and labels != list(range(len(labels)))
+            and sorted(labels, key=str) == sorted(range(len(labels)), key=str)
+        ):
+            raise ValueError(
+                "truth has a default index 0, 1, ... and the posterior's group labels are those numbers in another "
+                "order: index truth by group label to say which row is which group"
+            )
         if len(truth) == len(labels) and set(truth.index) == set(labels):
             truth = truth.loc[labels]  # by label
-        elif not truth.index.equals(pd.RangeIndex(len(truth))):
+        elif not default:
             raise ValueError(
-                f"truth's index ({list(truth.index[:5])}...) is neither the posterior's group labels "
-                f"({labels[:5]}...) nor a default index 0, 1, ... in their order"
+                f"truth's index ({list(truth.index[:5])}) is neither the posterior's group labels "
+                f"({labels[:5]}) nor a default index 0, 1, ... in their order"
             )
     if truth.isna().any().any():
         raise ValueError(f"truth has missing values in {list(truth.columns[truth.isna().any()])}")

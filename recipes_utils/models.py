@@ -151,8 +151,8 @@ def _data_or_minibatch(X, y, batch_size):
     if batch_size is None:  # the labels as pm.Data too, for the reason below
         return pm.Data("X", X), None if y is None else pm.Data("labels", np.asarray(y).astype("int32"))
     n = X.shape[0]
-    if not 1 <= int(batch_size) <= n:
-        raise ValueError(f"batch_size must lie in 1..{n}, got {batch_size}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or not 1 <= batch_size <= n:
+        raise ValueError(f"batch_size must be a whole number in 1..{n}, got {batch_size!r}")
     # int32 labels: Categorical would otherwise cast the minibatch, which PyMC rejects as observed data. Both arrays go
     # in as pm.Data, not as constants: Numba does not cache a compiled function that embeds an array of over 1 MB (a
     # "dynamic global"), so with constants every run compiled the ADVI step function afresh.
@@ -264,6 +264,11 @@ def bnn_proba(posterior, X, *, n_layers: int | None = None, chunk: int = 10_000)
         present += 1
     if present == 0:
         raise ValueError("posterior has no layer w0, b0: pass the posterior of a bayesian_neural_network")
+    if f"w{present}" in posterior or f"b{present}" in posterior:
+        raise ValueError(f"posterior has only one of w{present} and b{present}: a layer needs both")
+    widths = [(posterior[f"w{i}"].shape[-2], posterior[f"w{i}"].shape[-1]) for i in range(present)]
+    if any(widths[i][1] != widths[i + 1][0] for i in range(present - 1)):
+        raise ValueError(f"the layers' weights do not chain (inputs x outputs per layer: {widths})")
     if n_layers is None:
         n_layers = present
     elif n_layers != present:

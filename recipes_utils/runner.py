@@ -343,11 +343,12 @@ def main(argv: list[str] | None = None) -> int:
         results = [execute_notebook(p, args.build / scale, scale, args.timeout, args.write_back) for p in paths]
     else:
         results = execute_in_parallel(paths, args.build / scale, scale, args.timeout, args.jobs)
-    index = write_index(results, args.build, scale, args.jobs)
+    at_a_time = min(args.jobs, len(paths))
+    index = write_index(results, args.build, scale, at_a_time)
     print()
     print(format_table(results))
-    if args.jobs > 1:
-        print(f"({args.jobs} notebooks at a time: each wall time includes waits for a core)")
+    if at_a_time > 1:
+        print(f"({at_a_time} notebooks at a time: each wall time includes waits for a core)")
     print(f"\nbook: {index}")
     return 0 if all(r.ok for r in results) else 1
 

@@ -77,6 +77,12 @@ def test_bnn_proba_matches_a_direct_forward_pass():
         bnn_proba(post, X[:, :2])
     with pytest.raises(ValueError, match="no layer w0"):
         bnn_proba(post.drop_vars(["w0", "b0"]), X)
+    with pytest.raises(ValueError, match="only one of w1 and b1"):
+        bnn_proba(post.drop_vars("b1"), X)  # read as one layer before: a softmax over the hidden units
+    with pytest.raises(ValueError, match="do not chain"):
+        bnn_proba(
+            post.drop_vars("w1").assign(w1=post["w0"].rename({"w0_0": "a", "w0_1": "b"})), X
+        )  # (3, 5) after (3, 5)
 
 
 @pytest.mark.parametrize(
@@ -85,7 +91,8 @@ def test_bnn_proba_matches_a_direct_forward_pass():
         ({"hidden": ()}, "at least one layer"),
         ({"hidden": (0,)}, "at least one"),
         ({"prior_scale": 0}, "prior_scale must be positive"),
-        ({"batch_size": 10_000}, "batch_size must lie in"),
+        ({"batch_size": 10_000}, "batch_size must be a whole number in"),
+        ({"batch_size": 2.5}, "batch_size must be a whole number in"),
     ],
 )
 def test_bad_input(kwargs, match):

@@ -163,8 +163,10 @@ def test_model_arguments_are_checked():
         hierarchical_four_pl(data, priors={"top_mu": 100})
     with pytest.raises(TypeError, match="parameterization must be a string or a dict"):
         hierarchical_four_pl(data, parameterization=["centered"])
-    with pytest.raises(TypeError, match="is boolean: a yes/no response needs a binomial model"):
-        hierarchical_four_pl(data.assign(response=data["response"] > data["response"].median()), priors=PRIORS)
+    yes_no = data["response"] > data["response"].median()
+    for response in (yes_no, yes_no.astype(object)):  # object dtype: Python booleans, as after dropna on Nones
+        with pytest.raises(TypeError, match="is boolean: a yes/no response needs a binomial model"):
+            hierarchical_four_pl(data.assign(response=response), priors=PRIORS)
     for batch_size in (1000, 2.5, True):  # 2.5 and True were taken as 2 and 1
         with pytest.raises(ValueError, match=r"batch_size must be a whole number in 1\.\.96"):
             hierarchical_four_pl(data, priors=PRIORS, batch_size=batch_size)
@@ -329,6 +331,8 @@ def test_replicate_cells():
             replicate_cells(*args)
     with pytest.raises(ValueError, match="group_idx must hold integer group codes"):
         curve_points(np.array([0.0, np.nan, 1.0]), x)  # gave point_of_row -9223372036854775808
+    with pytest.raises(ValueError, match="group codes >= 0, got -1"):
+        replicate_cells(np.array([0, -1, 1]), x, y)
 
 
 # --- checking fits --------------------------------------------------------------------------------
@@ -359,6 +363,11 @@ def test_interval_coverage_matches_truth_to_groups_by_label():
         interval_coverage(post, in_order.set_axis(["a", "b", "z"]))
     with pytest.raises(ValueError, match="truth has missing values in \\['top'\\]"):
         interval_coverage(post, in_order.assign(top=[0.0, np.nan, 20.0]))  # counted as a miss before
+    # a default index against group labels 0, 1, 2 in another order: which row is which group cannot be told
+    numbered = post.assign_coords(group=[2, 0, 1])
+    with pytest.raises(ValueError, match="index truth by group label"):
+        interval_coverage(numbered, in_order.reset_index(drop=True))
+    assert interval_coverage(numbered, in_order.set_axis([2, 0, 1]))["top"] == 1.0
 
 
 def test_psis_khat_separates_a_good_from_a_bad_approximation():
@@ -421,7 +430,7 @@ def test_degenerate_tables_get_clear_errors():
         default_curve_priors([1.0, 2.0, 3.0], [4.0, np.nan, 1.0])
 
 
-def test_one_curve_least_squares_and_model_refuse_data_with_no_curve():
+def test_one_curve_least_squares_and_model_refuse_data_with_no_curve(monkeypatch):
     rng = np.random.default_rng(1)
     conc = np.repeat([0, 0.5, 1, 2, 4, 8, 16, 32], 3).astype(float)
     with np.errstate(divide="ignore"):
@@ -448,6 +457,10 @@ def test_one_curve_least_squares_and_model_refuse_data_with_no_curve():
         four_pl_model(np.where(conc == 32, np.inf, conc), y, priors=default_curve_priors(conc, y))
     with pytest.raises(ValueError, match="p0 must be 4 finite numbers"):
         least_squares_four_pl(conc, y, p0=[1.0, 2.0, 3.0])
+    # a fit that returns its start unchanged has estimated nothing (what SciPy returned for a NaN response)
+    monkeypatch.setattr("scipy.optimize.curve_fit", lambda f, x, y, p0, **kw: (np.asarray(p0), np.full((4, 4), np.inf)))
+    with pytest.raises(RuntimeError, match="did not move from its start \\[1.0, 2.0, 0.0, 1.0\\]"):
+        least_squares_four_pl(conc, y, p0=[1.0, 2.0, 0.0, 1.0])
 
 
 def test_default_priors_admit_every_observation_of_rising_and_falling_data():

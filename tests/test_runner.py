@@ -3,9 +3,21 @@
 import os
 
 import nbformat
+import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from recipes_utils import runner
+
+
+@pytest.fixture(autouse=True)
+def _keep_openblas_threads():
+    """The runner sets OPENBLAS_NUM_THREADS for the kernels it starts; leave this process as it was."""
+    saved = os.environ.get("OPENBLAS_NUM_THREADS")
+    yield
+    if saved is None:
+        os.environ.pop("OPENBLAS_NUM_THREADS", None)
+    else:
+        os.environ["OPENBLAS_NUM_THREADS"] = saved
 
 
 def write_nb(path, *sources):
@@ -55,13 +67,8 @@ def test_jobs_run_notebooks_side_by_side_and_report_them_in_order(tmp_path, caps
     nbformat.write(nb, paths[1])
     assert [p.name for p in sorted(paths, key=runner.stored_run_time, reverse=True)] == ["b.ipynb", "a.ipynb"]
     build = tmp_path / "build"
-    saved = os.environ.pop("OPENBLAS_NUM_THREADS", None)
-    try:
-        assert runner.main([*map(str, paths), "--scale", "smoke", "--build", str(build), "--jobs", "2"]) == 0
-    finally:  # the runner sets it for its kernels; leave this process as it was
-        os.environ.pop("OPENBLAS_NUM_THREADS", None)
-        if saved is not None:
-            os.environ["OPENBLAS_NUM_THREADS"] = saved
+    os.environ.pop("OPENBLAS_NUM_THREADS", None)  # restored by the fixture
+    assert runner.main([*map(str, paths), "--scale", "smoke", "--build", str(build), "--jobs", "2"]) == 0
     out = capsys.readouterr().out
     assert out.index("a.ipynb") < out.index("b.ipynb") and out.count(" ok") == 2
     # the times were contended, and the table and the book say so
@@ -73,6 +80,12 @@ def test_jobs_run_notebooks_side_by_side_and_report_them_in_order(tmp_path, caps
     for name in "ab":
         executed = nbformat.read(build / "smoke" / "executed" / f"{name}.ipynb", 4)
         assert executed.cells[1].outputs[0]["text"].strip() == "1"
+
+
+def test_more_jobs_than_notebooks_is_not_reported_as_contention(tmp_path, capsys):
+    nb = write_nb(tmp_path / "only.ipynb", "print(1)")
+    assert runner.main([str(nb), "--scale", "smoke", "--build", str(tmp_path / "b"), "--jobs", "3"]) == 0
+    assert "at a time" not in capsys.readouterr().out and "at a time" not in (tmp_path / "b" / "index.html").read_text()
 
 
 def test_jobs_must_be_positive_and_write_back_takes_one(tmp_path):
@@ -152,12 +165,7 @@ def test_kernels_run_without_progress_bars_and_with_one_openblas_thread(tmp_path
     nb = write_nb(
         tmp_path / "p.ipynb", "import os\nprint(os.environ['RECIPES_PROGRESS'], os.environ['OPENBLAS_NUM_THREADS'])"
     )
-    saved = os.environ.pop("OPENBLAS_NUM_THREADS", None)
-    try:
-        runner.main([str(nb), "--scale", "smoke", "--build", str(tmp_path / "b")])
-    finally:  # the runner sets it for its kernels; leave this process as it was
-        os.environ.pop("OPENBLAS_NUM_THREADS", None)
-        if saved is not None:
-            os.environ["OPENBLAS_NUM_THREADS"] = saved
+    os.environ.pop("OPENBLAS_NUM_THREADS", None)  # restored by the fixture
+    runner.main([str(nb), "--scale", "smoke", "--build", str(tmp_path / "b")])
     executed = nbformat.read(tmp_path / "b" / "smoke" / "executed" / "p.ipynb", 4)
     assert executed.cells[1].outputs[0]["text"].strip() == "0 1"

@@ -92,7 +92,8 @@ def test_proba_matches_direct_computation():
     [
         ({"y": np.array([0, 1, 3])}, "class codes 0..2"),
         ({"feature_names": ["a"]}, "1 feature names for 2 columns"),
-        ({"batch_size": 0}, "batch_size must lie in"),
+        ({"batch_size": 0}, "batch_size must be a whole number in"),
+        ({"batch_size": True}, "batch_size must be a whole number in"),
         ({"X": np.array([[np.nan, 0.0]] * 3)}, "NaN"),
         ({"class_names": ["a", "a", "b"]}, "must not repeat a name"),
         ({"X": np.zeros((0, 2)), "y": np.zeros(0, dtype=int)}, "X has no rows or no columns"),
