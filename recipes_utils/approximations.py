@@ -38,7 +38,7 @@ import pytensor
 from scipy import stats
 
 from recipes_utils.compile_cache import cacheable_compiles
-from recipes_utils.inference import fit_advi, sample_nuts, show_progress
+from recipes_utils.inference import _check_seed, fit_advi, sample_nuts, show_progress
 
 METHODS = ("nuts", "advi", "fullrank_advi", "pathfinder", "dadvi", "laplace")
 # fit_advi settings of the two ADVIs, shared by fit_method and make_fitter: mean-field stops by the recipes' rule;
@@ -106,6 +106,7 @@ def fit_method(
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     if not isinstance(model, pm.Model):
         raise TypeError(f"model must be a pymc.Model, got {type(model).__name__}")
+    _check_seed(seed)
     import pymc_extras as pmx
     import pymc_extras.inference as pmx_inference
 
@@ -215,6 +216,7 @@ class Fitter:
         self._state = None
 
     def __call__(self, seed: int) -> MethodFit:
+        _check_seed(seed)
         start = time.perf_counter()
         if self._state is None:
             with cacheable_compiles():

@@ -1205,15 +1205,18 @@ def interval_coverage(posterior, truth: pd.DataFrame, prob: float = 0.94) -> pd.
         ``idata.posterior`` (dims chain, draw, group) with a variable per column of ``truth``.
     truth
         One row per group, one column per parameter: indexed by the group labels (matched to the ``group``
-        coordinate, in any order), or with a default index 0, 1, ... in the order of the ``group`` coordinate.
+        coordinate, in any order), or with pandas' default ``RangeIndex`` 0, 1, ... (``reset_index``, ``read_csv``)
+        in the order of the ``group`` coordinate. A ``RangeIndex`` against group labels that are 0, 1, ... in another
+        order is refused: which row is which group cannot be told.
     """
     if not 0 < prob < 1:
         raise ValueError(f"prob must lie in (0, 1), got {prob}")
     if "group" in posterior.coords:
         labels = list(posterior.coords["group"].values)
-        default = truth.index.equals(pd.RangeIndex(len(truth)))
+        default = truth.index.equals(pd.RangeIndex(len(truth)))  # 0, 1, ... in order, of any integer dtype
         if (
-            default
+            isinstance(truth.index, pd.RangeIndex)  # from reset_index, read_csv, a dict; set_index gives labels
+            and default
             and labels != list(range(len(labels)))
             and sorted(labels, key=str) == sorted(range(len(labels)), key=str)
         ):

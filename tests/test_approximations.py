@@ -29,6 +29,9 @@ def test_unknown_method_and_bad_model_are_refused():
         approximations.fit_method("vi", normal_model([1.0, 2.0]), seed=1)
     with pytest.raises(TypeError, match="pymc.Model"):
         approximations.fit_method("laplace", object(), seed=1)
+    for seed in (None, -1, 1.5):  # pymc-extras would run unseeded with None, without a word
+        with pytest.raises(ValueError, match="seed must be a whole number"):
+            approximations.fit_method("laplace", normal_model([1.0, 2.0]), seed=seed)
 
 
 @pytest.mark.parametrize("method", approximations.METHODS)
@@ -120,6 +123,8 @@ def test_make_fitter_refuses_what_it_cannot_fit():
         pm.Poisson("k", 3.0)
     with pytest.raises(ValueError, match="continuous"):
         approximations.make_fitter("laplace", discrete)
+    with pytest.raises(ValueError, match="seed must be a whole number"):
+        approximations.make_fitter("laplace", normal_model([1.0, 2.0]))(None)  # refused before it compiles
 
 
 def test_gaussian_khat_is_small_for_the_exact_posterior_and_large_for_a_narrow_one():

@@ -368,6 +368,11 @@ def test_interval_coverage_matches_truth_to_groups_by_label():
     with pytest.raises(ValueError, match="index truth by group label"):
         interval_coverage(numbered, in_order.reset_index(drop=True))
     assert interval_coverage(numbered, in_order.set_axis([2, 0, 1]))["top"] == 1.0
+    # the same labels as an index set by the user (set_index, groupby: sorted 0, 1, 2) are labels, not positions:
+    # read by position, groups 2, 0, 1 would meet 10, 20, 0 and none would be covered
+    assert interval_coverage(numbered, in_order.set_axis([2, 0, 1]).sort_index())["top"] == 1.0
+    by_groupby = pd.DataFrame({"group": [2, 0, 1], "top": [0.0, 10.0, 20.0]}).groupby("group").mean()
+    assert interval_coverage(numbered, by_groupby)["top"] == 1.0
 
 
 def test_psis_khat_separates_a_good_from_a_bad_approximation():
