@@ -4,10 +4,12 @@
 
 1. copies the notebook into a temporary folder (JupyterLab autosaves; the stored recipe must not change) and starts
    JupyterLab from this environment on localhost, with a random token, serving that folder;
-2. opens the notebook in headless Chromium (Debian's ``chromium``, driven by Playwright from PyPI), waits for the
-   kernel, and runs every cell through the menu (Run > Run All Cells), as a reader would;
-3. waits until every cell has run, saves, and checks the saved notebook: no cell has an error output, and a
-   progress bar appeared (nutpie's, which renders as HTML ``<progress>`` elements in JupyterLab);
+2. opens the notebook in headless Chromium (Debian's ``chromium``, driven by Playwright from PyPI), waits until the
+   server reports its kernel started and idle, and runs every cell through the menu (Run > Run All Cells), as a
+   reader would;
+3. waits until every cell has run (or the run has stopped at a cell that raised, or JupyterLab shows a dialog), saves,
+   and checks the saved notebook: every cell ran, no cell has an error output, no dialog came up, and a progress bar
+   appeared (nutpie's, which renders as HTML ``<progress>`` elements in JupyterLab);
 4. re-runs the model and sampling cells (the reader's "run it again" after an edit) and times them;
 5. writes ``<out>/check-lab.png`` (a screenshot of the sampling cell and its progress bar), ``<out>/check-lab.json``
    (the findings) and prints them. Exits 1 if a check fails.
@@ -72,6 +74,44 @@ def run_menu(page, menu: str, item: str) -> None:
     page.locator(".lm-Menu-itemLabel", has_text=item).first.click()
 
 
+def note_dialogs(page, findings: dict, out: Path) -> bool:
+    """Record a JupyterLab dialog (a dead kernel, a file changed on disk): it would stop a reader too. True if one is up."""
+    texts = [" ".join(t.split()) for t in page.locator(".jp-Dialog").all_inner_texts()]
+    seen = findings.setdefault("dialogs", [])
+    new = [t for t in texts if t not in seen]
+    if new:
+        findings["dialogs"] += new
+        page.screenshot(path=str(out / "check-lab-dialog.png"))
+        print("dialog:", new, flush=True)
+    return bool(texts)
+
+
+def wait_for_kernel(page, base: str, token: str, name: str, findings: dict, timeout: float = 180) -> None:
+    """Wait until the notebook's kernel has started and is idle, as the server reports it, before running cells.
+
+    On a cold start JupyterLab may open the notebook before it has read the kernel specs and ask which kernel to
+    start ("Select Kernel", the notebook's own preselected); a reader clicks Select, and so does this (it is noted in
+    the findings). Run All sent before the kernel is connected runs nothing.
+    """
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        dialog = page.locator(".jp-Dialog")
+        if dialog.count() and "Select Kernel" in dialog.first.inner_text():
+            dialog.first.locator(".jp-mod-accept").first.click()
+            findings["select_kernel_dialog_accepted"] = True
+        with urllib.request.urlopen(f"{base}/api/sessions?token={token}", timeout=5) as r:
+            sessions = json.load(r)
+        if (
+            any(s["path"].endswith(name) and (s.get("kernel") or {}).get("execution_state") == "idle" for s in sessions)
+            and page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count()
+        ):
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"the notebook's kernel was not started and idle within {timeout:.0f} s")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--notebook", type=Path, default=REPO / "notebooks" / "template.ipynb")
@@ -115,19 +155,32 @@ def main(argv=None) -> int:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.goto(f"{base}/lab/tree/{target.name}?token={token}", wait_until="domcontentloaded")
                 page.locator(".jp-Notebook").first.wait_for(timeout=120_000)
-                page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").first.wait_for(timeout=120_000)
+                wait_for_kernel(page, base, token, target.name, findings)
+                time.sleep(1)  # the kernel's first idle comes before JupyterLab has finished connecting to it
                 start = time.monotonic()
                 run_menu(page, "Run", "Run All Cells")
                 progress_seen = False
                 deadline = time.monotonic() + args.timeout
+                stalled_since = None
                 while time.monotonic() < deadline:  # watch for the progress bar while the cells run
+                    if note_dialogs(page, findings, args.out):
+                        break
                     progress_seen = progress_seen or page.locator(".jp-OutputArea progress").count() > 0
                     prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()
                     done = len(prompts) >= len(code_cells) and not any("*" in p for p in prompts)
                     if done and all(p.strip() not in ("[ ]:", "") for p in prompts):
                         break
+                    # Run All stops at a cell that raises: the kernel is idle, nothing is queued, cells are left unrun
+                    idle = page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count() > 0
+                    if done and idle:
+                        stalled_since = stalled_since or time.monotonic()
+                        if time.monotonic() - stalled_since > 10:
+                            break
+                    else:
+                        stalled_since = None
                     time.sleep(0.5)
-                wait_until_idle(page, len(code_cells), timeout=max(1.0, deadline - time.monotonic()))
+                if stalled_since is None and not findings["dialogs"]:
+                    wait_until_idle(page, len(code_cells), timeout=max(1.0, deadline - time.monotonic()))
                 findings["run_all_seconds"] = round(time.monotonic() - start, 1)
                 progress_cell = page.locator(".jp-CodeCell", has=page.locator(".jp-OutputArea progress")).first
                 if progress_cell.count():
@@ -135,9 +188,11 @@ def main(argv=None) -> int:
                     progress_cell.screenshot(path=str(args.out / "check-lab.png"))
                 else:
                     page.screenshot(path=str(args.out / "check-lab.png"))
-                # Re-run the model and sampling cells, as a reader does after editing one.
+                # Re-run the model and sampling cells, as a reader does after editing one (not after a failed run).
                 rerun = []
-                for needle in ("pm.Model(", "sample_nuts("):
+                for needle in ("pm.Model(", "sample_nuts(") if stalled_since is None else ():
+                    if note_dialogs(page, findings, args.out):
+                        break
                     idx = next(i for i, c in enumerate(code_cells) if needle in c.source)
                     cell = page.locator(".jp-Notebook .jp-CodeCell").nth(idx)
                     cell.scroll_into_view_if_needed()
@@ -148,7 +203,8 @@ def main(argv=None) -> int:
                     time.sleep(0.3)
                     wait_until_idle(page, len(code_cells), timeout=300)
                     rerun.append(time.monotonic() - t)
-                findings["rerun_model_and_sampling_cells_seconds"] = round(sum(rerun), 1)
+                if rerun:
+                    findings["rerun_model_and_sampling_cells_seconds"] = round(sum(rerun), 1)
                 page.keyboard.press("Control+s")
                 time.sleep(2)
                 browser.close()
@@ -175,6 +231,7 @@ def main(argv=None) -> int:
     (args.out / "check-lab.json").write_text(json.dumps(findings, indent=2) + "\n")
     print(json.dumps(findings, indent=2))
     ok = not findings["errors"] and findings["cells_run"] == findings["cells"] and findings["progress_bar_seen"]
+    ok = ok and not findings.get("dialogs")
     print("check-lab: " + ("ok" if ok else "FAILED"))
     return 0 if ok else 1
 
