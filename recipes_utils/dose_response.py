@@ -174,7 +174,7 @@ def prepare_grouped(
     TypeError
         ``data`` is not a DataFrame, or the response is boolean (yes/no data need a binomial model).
     ValueError
-        A missing column, a non-numeric or missing value, a negative (or, without ``zero_is_control``,
+        A missing or repeated column, a non-numeric or missing value, a negative (or, without ``zero_is_control``,
         zero) concentration, a group with fewer than ``min_points`` rows (a 4PL curve has 4 parameters), shared
         controls that are absent or dosed, or a table no curve can be fitted to: a constant response, fewer than
         two distinct positive doses. Each message names the column, the rows or the groups at fault.
@@ -189,6 +189,11 @@ def prepare_grouped(
     missing = [c for c in (group, dose_col, response) if c not in data.columns]
     if missing:
         raise ValueError(f"data lacks column(s) {missing}; it has {list(data.columns)}")
+    repeated = [c for c in dict.fromkeys((group, dose_col, response)) if (data.columns == c).sum() > 1]
+    if repeated:
+        raise ValueError(
+            f"data has more than one column named {repeated}: rename them so that one name means one column"
+        )
     if len(data) == 0:
         raise ValueError("data has no rows")
     if data[group].isna().any():
@@ -902,6 +907,8 @@ def hierarchical_four_pl(
     if plate is not None:
         if plate not in data.columns:
             raise ValueError(f"data lacks the plate column {plate!r}; it has {list(data.columns)}")
+        if (data.columns == plate).sum() > 1:
+            raise ValueError(f"data has more than one column named {plate!r}: rename them so one name means one column")
         if data[plate].isna().any():
             raise ValueError(f"column {plate!r} has {int(data[plate].isna().sum())} missing plate label(s)")
         codes, plate_labels = pd.factorize(data[plate], sort=True)

@@ -76,6 +76,15 @@ def test_missing_column_names_it_and_lists_the_columns():
         prepare_grouped(data, concentration="dose")
 
 
+def test_a_repeated_column_name_is_refused():
+    data, _ = tidy()
+    twice = pd.concat([data, data[["response"]] * 2], axis=1)  # pandas' own TypeError before
+    with pytest.raises(ValueError, match=r"more than one column named \['response'\]"):
+        prepare_grouped(twice)
+    notes = pd.DataFrame({"note": ["a"] * len(data)})
+    prepare_grouped(pd.concat([data, notes, notes], axis=1))  # a repeated name the model does not read is fine
+
+
 def test_not_a_dataframe():
     with pytest.raises(TypeError, match="DataFrame"):
         prepare_grouped(np.zeros((3, 3)))
@@ -720,6 +729,8 @@ def test_plate_and_likelihood_arguments_are_checked():
     assert "plate_sd" in {v.name for v in hierarchical_four_pl(sim.data, plate="plate").free_RVs}  # default priors
     with pytest.raises(ValueError, match="lacks the plate column 'batch'"):
         hierarchical_four_pl(sim.data, plate="batch")
+    with pytest.raises(ValueError, match="more than one column named 'plate'"):
+        hierarchical_four_pl(pd.concat([sim.data, sim.data[["plate"]]], axis=1), plate="plate")
     with pytest.raises(ValueError, match="aggregate=True needs Normal noise"):
         hierarchical_four_pl(sim.data, plate="plate", aggregate=True)
     with pytest.raises(ValueError, match="aggregate=True needs Normal noise"):
