@@ -110,6 +110,15 @@ def tidy(name: str, spec: Spec) -> pd.DataFrame:
     return out
 
 
+def lsq_ec50(concentration, response) -> float:
+    """Least squares' EC50 for one curve, NaN where it has none: the fit did not converge (RuntimeError) or the data
+    hold no curve for it (ValueError: a single dose, which the hierarchical fit still carries through its prior)."""
+    try:
+        return float(np.exp(least_squares_four_pl(concentration, response).loc["log_ec50", "estimate"]))
+    except (RuntimeError, ValueError):
+        return np.nan
+
+
 def ec50_rows(name, label, idata, groups, data, fit_kind, fit, target_accept):
     summary = az.summary(idata, kind="diagnostics", round_to="none")
     rows = []
@@ -119,10 +128,7 @@ def ec50_rows(name, label, idata, groups, data, fit_kind, fit, target_accept):
         lo, med, hi = np.quantile(draws, [0.03, 0.5, 0.97])
         d = data[data["group"].isin([g, "control"])]
         doses = d.loc[d["concentration"] > 0, "concentration"]
-        try:
-            lsq = float(np.exp(least_squares_four_pl(d["concentration"], d["response"]).loc["log_ec50", "estimate"]))
-        except RuntimeError:
-            lsq = np.nan
+        lsq = lsq_ec50(d["concentration"], d["response"])
         rows.append({
             "data set": name, "fit": fit_kind, "curve": label if label else g, "groups": len(groups),
             "divergences": fit.divergences, "max_rhat": float(summary["r_hat"].max()),

@@ -67,3 +67,11 @@ def test_readme_table_has_one_row_per_fit(drc_sweep):
         "| a | hierarchical | 2 | 0 | 1.004 | 900 | 1 of 2 | 1 of 2 |",
         "| b | single curve (target 0.99) | 1 | 3 | 1.020 | 300 | 1 of 1 | 1 of 1 |",
     ]
+
+
+def test_least_squares_reference_is_nan_where_a_curve_has_none(drc_sweep):
+    conc = np.array([0.5, 1.0, 2.0, 4.0, 8.0, 16.0] * 2)
+    resp = 1.0 + 9.0 / (1.0 + (conc / 3.0) ** 2) + np.tile([0.05, -0.05], 6)
+    assert drc_sweep.lsq_ec50(conc, resp) == pytest.approx(3.0, rel=0.05)
+    # one dose (a group the hierarchical fit carries through its prior): least squares has no curve, so no reference
+    assert np.isnan(drc_sweep.lsq_ec50(np.full(6, 2.0), resp[:6]))
