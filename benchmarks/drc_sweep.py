@@ -111,11 +111,14 @@ def tidy(name: str, spec: Spec) -> pd.DataFrame:
 
 
 def lsq_ec50(concentration, response) -> float:
-    """Least squares' EC50 for one curve, NaN where it has none: the fit did not converge (RuntimeError) or the data
-    hold no curve for it (ValueError: a single dose, which the hierarchical fit still carries through its prior)."""
+    """Least squares' EC50 for one curve, NaN where it has none: fewer than two distinct positive doses (a group the
+    hierarchical fit still carries through its prior; least_squares_four_pl refuses it) or a fit that does not
+    converge. Any other error is raised."""
+    if np.unique(np.asarray(concentration, dtype=float)[np.asarray(concentration, dtype=float) > 0]).size < 2:
+        return np.nan
     try:
         return float(np.exp(least_squares_four_pl(concentration, response).loc["log_ec50", "estimate"]))
-    except (RuntimeError, ValueError):
+    except RuntimeError:
         return np.nan
 
 

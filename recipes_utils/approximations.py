@@ -432,6 +432,8 @@ def sbc(
     """
     if n_datasets < 1 or n_rank_draws < 1:
         raise ValueError("n_datasets and n_rank_draws must be at least 1")
+    _check_seed(seed)  # data set i's fits take seed + i: a bad seed would be recorded as a failed fit per data set
+    _check_seed(seed + n_datasets - 1)
     if data_name not in model.named_vars or not isinstance(model[data_name], pm.pytensorf.SharedVariable):
         raise ValueError(f"{data_name!r} is not a pm.Data container of the model")
     missing = [p for p in params if p not in model.named_vars]

@@ -1220,10 +1220,11 @@ def interval_coverage(posterior, truth: pd.DataFrame, prob: float = 0.94) -> pd.
         raise ValueError(f"prob must lie in (0, 1), got {prob}")
     if "group" in posterior.coords:
         labels = list(posterior.coords["group"].values)
-        default = truth.index.equals(pd.RangeIndex(len(truth)))  # 0, 1, ... in order, of any integer dtype
+        # pandas' default index (reset_index, read_csv, a dict) is read by position; one set by the user (set_index,
+        # groupby) holds labels, even where they are 0, 1, ...
+        default = isinstance(truth.index, pd.RangeIndex) and truth.index.equals(pd.RangeIndex(len(truth)))
         if (
-            isinstance(truth.index, pd.RangeIndex)  # from reset_index, read_csv, a dict; set_index gives labels
-            and default
+            default
             and labels != list(range(len(labels)))
             and sorted(labels, key=str) == sorted(range(len(labels)), key=str)
         ):

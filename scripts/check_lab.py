@@ -7,9 +7,11 @@
 2. opens the notebook in headless Chromium (Debian's ``chromium``, driven by Playwright from PyPI), waits until the
    server reports its kernel started and idle, and runs every cell through the menu (Run > Run All Cells), as a
    reader would;
-3. waits until every cell has run (or the run has stopped at a cell that raised, or JupyterLab shows a dialog), saves,
-   and checks the saved notebook: every cell ran, no cell has an error output, no dialog came up, and a progress bar
-   appeared (nutpie's, which renders as HTML ``<progress>`` elements in JupyterLab);
+3. waits until every cell has run (or the run has stopped at a cell that raised: no cell busy, the kernel idle, for
+   10 s; or JupyterLab shows a dialog), saves, and checks the saved notebook: every cell ran (the copy starts with
+   no execution counts or outputs), no cell has an error output, no dialog came up but the "Select Kernel" one a
+   reader answers with Select, nothing failed, and a progress bar appeared (nutpie's, which renders as HTML
+   ``<progress>`` elements in JupyterLab);
 4. re-runs the model and sampling cells (the reader's "run it again" after an edit) and times them;
 5. writes ``<out>/check-lab.png`` (a screenshot of the sampling cell and its progress bar), ``<out>/check-lab.json``
    (the findings) and prints them. Exits 1 if a check fails.
@@ -23,7 +25,6 @@ import argparse
 import json
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -86,7 +87,7 @@ def note_dialogs(page, findings: dict, out: Path) -> bool:
     return bool(texts)
 
 
-def wait_for_kernel(page, base: str, token: str, name: str, findings: dict, timeout: float = 180) -> None:
+def wait_for_kernel(page, base: str, token: str, name: str, findings: dict, out: Path, timeout: float = 180) -> None:
     """Wait until the notebook's kernel has started and is idle, as the server reports it, before running cells.
 
     On a cold start JupyterLab may open the notebook before it has read the kernel specs and ask which kernel to
@@ -101,8 +102,15 @@ def wait_for_kernel(page, base: str, token: str, name: str, findings: dict, time
         if dialog.count() and "Select Kernel" in dialog.first.inner_text():
             dialog.first.locator(".jp-mod-accept").first.click()
             findings["select_kernel_dialog_accepted"] = True
-        with urllib.request.urlopen(f"{base}/api/sessions?token={token}", timeout=5) as r:
-            sessions = json.load(r)
+        elif dialog.count():
+            note_dialogs(page, findings, out)
+            raise RuntimeError("JupyterLab showed a dialog before the kernel was ready")
+        try:
+            with urllib.request.urlopen(f"{base}/api/sessions?token={token}", timeout=5) as r:
+                sessions = json.load(r)
+        except OSError:  # a busy server answers late: ask again
+            time.sleep(0.5)
+            continue
         if (
             any(s["path"].endswith(name) and (s.get("kernel") or {}).get("execution_state") == "idle" for s in sessions)
             and page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']").count()
@@ -135,8 +143,11 @@ def main(argv=None) -> int:
         settings.mkdir(parents=True)
         (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
         target = root / args.notebook.name
-        shutil.copyfile(args.notebook, target)
-        nb = nbformat.read(target, 4)
+        nb = nbformat.read(args.notebook, 4)
+        for cell in nb.cells:  # a run that did nothing must not pass on the stored counts and outputs
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+        nbformat.write(nb, target)
         code_cells = [c for c in nb.cells if c.cell_type == "code"]
         port, token = free_port(), secrets.token_hex(16)
         env = {k: v for k, v in os.environ.items() if k != "RECIPES_PROGRESS"}  # as a reader runs it: bars on
@@ -147,6 +158,7 @@ def main(argv=None) -> int:
              f"--LabApp.user_settings_dir={Path(tmp) / 'settings'}", "--allow-root"],  # --allow-root: containers, CI
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
+        progress_seen = False
         try:
             base = f"http://127.0.0.1:{port}"
             wait_for_server(f"{base}/api/status?token={token}")
@@ -155,7 +167,7 @@ def main(argv=None) -> int:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.goto(f"{base}/lab/tree/{target.name}?token={token}", wait_until="domcontentloaded")
                 page.locator(".jp-Notebook").first.wait_for(timeout=120_000)
-                wait_for_kernel(page, base, token, target.name, findings)
+                wait_for_kernel(page, base, token, target.name, findings, args.out)
                 time.sleep(1)  # the kernel's first idle comes before JupyterLab has finished connecting to it
                 start = time.monotonic()
                 run_menu(page, "Run", "Run All Cells")
@@ -208,6 +220,8 @@ def main(argv=None) -> int:
                 page.keyboard.press("Control+s")
                 time.sleep(2)
                 browser.close()
+        except Exception as e:  # noqa: BLE001 - recorded and fails the check; the findings are still written
+            findings["failure"] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -231,7 +245,7 @@ def main(argv=None) -> int:
     (args.out / "check-lab.json").write_text(json.dumps(findings, indent=2) + "\n")
     print(json.dumps(findings, indent=2))
     ok = not findings["errors"] and findings["cells_run"] == findings["cells"] and findings["progress_bar_seen"]
-    ok = ok and not findings.get("dialogs")
+    ok = ok and not findings.get("dialogs") and "failure" not in findings
     print("check-lab: " + ("ok" if ok else "FAILED"))
     return 0 if ok else 1
 

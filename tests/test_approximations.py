@@ -86,6 +86,10 @@ def test_sbc_rejects_what_it_cannot_use():
         approximations.sbc(m, ["laplace"], data_name="mu", params=["mu"], n_datasets=2, seed=1)
     with pytest.raises(ValueError, match="unknown parameter"):
         approximations.sbc(m, ["laplace"], data_name="y", params=["tau"], n_datasets=2, seed=1)
+    # data set i's fits take seed + i: a bad seed was recorded as a failed fit (rank -1) for every data set
+    for seed in (None, 2**63 - 2):
+        with pytest.raises(ValueError, match="seed must be a whole number"):
+            approximations.sbc(m, ["laplace"], data_name="y", params=["mu"], n_datasets=3, seed=seed)
     with pytest.raises(ValueError, match="do not split"):
         approximations.rank_uniformity(pd.DataFrame({"method": ["a"], "variable": ["b"], "rank": [1]}), 99, 7)
 

@@ -382,6 +382,9 @@ def test_interval_coverage_matches_truth_to_groups_by_label():
     assert interval_coverage(numbered, in_order.set_axis([2, 0, 1]).sort_index())["top"] == 1.0
     by_groupby = pd.DataFrame({"group": [2, 0, 1], "top": [0.0, 10.0, 20.0]}).groupby("group").mean()
     assert interval_coverage(numbered, by_groupby)["top"] == 1.0
+    # codes 0, 1, 2 set by the user against labels a, b, c: not a position, not a label, so refused
+    with pytest.raises(ValueError, match="neither the posterior's group labels"):
+        interval_coverage(post, by_groupby)
 
 
 def test_psis_khat_separates_a_good_from_a_bad_approximation():

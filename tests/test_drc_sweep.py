@@ -75,3 +75,5 @@ def test_least_squares_reference_is_nan_where_a_curve_has_none(drc_sweep):
     assert drc_sweep.lsq_ec50(conc, resp) == pytest.approx(3.0, rel=0.05)
     # one dose (a group the hierarchical fit carries through its prior): least squares has no curve, so no reference
     assert np.isnan(drc_sweep.lsq_ec50(np.full(6, 2.0), resp[:6]))
+    with pytest.raises(ValueError, match="response"):  # bad data is an error, not a missing reference
+        drc_sweep.lsq_ec50(conc, np.where(np.arange(12) == 3, np.nan, resp))
