@@ -114,7 +114,8 @@ def lsq_ec50(concentration, response) -> float:
     """Least squares' EC50 for one curve, NaN where it has none: fewer than two distinct positive doses (a group the
     hierarchical fit still carries through its prior; least_squares_four_pl refuses it) or a fit that does not
     converge. Any other error is raised."""
-    if np.unique(np.asarray(concentration, dtype=float)[np.asarray(concentration, dtype=float) > 0]).size < 2:
+    conc = np.asarray(concentration, dtype=float)
+    if np.unique(conc[conc > 0]).size < 2:
         return np.nan
     try:
         return float(np.exp(least_squares_four_pl(concentration, response).loc["log_ec50", "estimate"]))

@@ -417,10 +417,10 @@ def four_pl_model(concentration, response, *, priors: CurvePriors | None = None)
     """One 4PL curve as a PyMC model, with :func:`default_curve_priors` unless ``priors`` are given.
 
     The template recipe writes this model out cell by cell; this is the same model for code that fits many single
-    curves (the drc sweep). The data need at least four measurements at two or more distinct positive
-    concentrations, finite, with priors given or not. ``concentration`` may hold zeros (untreated controls, at ``top``). The concentration is
-    a ``pm.Data`` container ``log_conc`` and the curve a ``Deterministic`` ``mu``, so ``pm.set_data`` and
-    ``pm.sample_posterior_predictive(..., predictions=True)`` give the curve at new doses.
+    curves (the drc sweep). The data need at least four finite measurements at two or more distinct positive
+    concentrations, with priors given or not. ``concentration`` may hold zeros (untreated controls, at ``top``). The
+    concentration is a ``pm.Data`` container ``log_conc`` and the curve a ``Deterministic`` ``mu``, so
+    ``pm.set_data`` and ``pm.sample_posterior_predictive(..., predictions=True)`` give the curve at new doses.
     """
     import pymc as pm
 

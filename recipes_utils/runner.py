@@ -245,14 +245,10 @@ def write_index(results: list[Result], build: Path, scale: str, jobs: int = 1) -
 <p>{html.escape(str(r.meta.get("summary", "")))}</p>
 {f"<ul class='figures'>{figures}</ul>" if figures else "<p class='meta'>no headline figures recorded</p>"}
 </article>""")
-    shared = (
-        (
-            f" {jobs} notebooks were executed at a time, so each time below includes waits for a core: a recipe run "
-            "alone takes less."
-        )
-        if jobs > 1
-        else ""
-    )
+    shared = ""
+    if jobs > 1:
+        shared = f" {jobs} notebooks were executed at a time, so each time below includes waits for a core: a recipe "
+        shared += "run alone takes less."
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Bayesian Analysis Recipes</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
