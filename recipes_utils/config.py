@@ -1,4 +1,4 @@
-"""The scale of a run.
+"""The scale of a run, and where the repository is (:data:`REPO`).
 
 Every notebook reads its sizes (rows, draws, iterations) through :func:`by_scale`, so the same
 code runs at its real size by default and on shrunken sizes when ``RECIPES_SCALE=smoke``
@@ -8,9 +8,14 @@ code runs at its real size by default and on shrunken sizes when ``RECIPES_SCALE
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
+
+#: The repository's root folder (``notebooks/``, ``data/``, ``benchmarks/`` are under it): what a notebook reads
+#: stored results from, as ``REPO / "benchmarks" / "results" / "<name>.csv"``.
+REPO = Path(__file__).resolve().parent.parent
 
 ENV_VAR = "RECIPES_SCALE"
 ALLOWED_SCALES = ("full", "smoke")

@@ -18,6 +18,14 @@ notebook's ``recipe.run_time_s`` metadata, from which the "Run time: ..." of its
 README's "Where to start" table are rewritten (:func:`record_run_time`), so the two cannot drift apart.
 
 Kernels run with ``RECIPES_PROGRESS=0``: progress bars are for people watching a fit, never for stored outputs.
+
+While it works the runner says what it is doing (:class:`Progress`, on stdout). It prints a line when each recipe
+starts and one when it ends: done of total, its wall time, its last stored full-scale run time, the time since the
+start. With a terminal attached a progress bar shows the recipes done and those running; without one (a log, CI) a
+line a minute names what is still running. The book's path comes last. Only the main process writes these lines, so
+two notebooks at a time do not interleave them. The runner reads each kernel's stderr (:func:`relay_kernel_stderr`):
+it drops ipykernel's warning that the kernel talks over TCP without encryption (a local kernel, on localhost) and
+passes anything else on, prefixed with the notebook's name.
 """
 
 from __future__ import annotations
@@ -28,12 +36,16 @@ import html
 import json
 import multiprocessing
 import os
+import queue
 import re
 import shutil
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self, TextIO
 
 import nbformat
 from nbclient import NotebookClient
@@ -41,9 +53,16 @@ from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernel
 from tqdm.auto import tqdm
 
 from recipes_utils import book, config
+from recipes_utils.config import REPO
 from recipes_utils.inference import PROGRESS_ENV
 
-REPO = Path(__file__).resolve().parent.parent
+#: The line ipykernel logs on its stderr at start-up when it listens on TCP without CurveZMQ keys, as every local
+#: kernel nbclient starts does ("[IPKernelApp] WARNING | Kernel is running over TCP without encryption. ..."): true
+#: of a kernel on localhost, and nothing a reader of ``make run`` can act on, so the runner drops it.
+KERNEL_TCP_WARNING = "Kernel is running over TCP without encryption"
+
+#: Seconds between the "still running" lines when no terminal is attached (a bar shows it live otherwise).
+HEARTBEAT_S = 60.0
 
 
 @dataclass
@@ -77,11 +96,44 @@ def notebook_title(nb) -> str:
     return ""
 
 
+def filter_kernel_stderr(lines: Iterable[str], name: str) -> Iterator[str]:
+    """The lines of a kernel's stderr worth showing, each prefixed with ``[name]``: all but ipykernel's TCP warning."""
+    for line in lines:
+        if KERNEL_TCP_WARNING in line:
+            continue
+        yield f"[{name}] {line}" if line.endswith("\n") else f"[{name}] {line}\n"
+
+
+def relay_kernel_stderr(read_fd: int, name: str, out: TextIO | None = None) -> threading.Thread:
+    """Start a thread that reads a kernel's stderr from ``read_fd`` until it closes and writes
+    :func:`filter_kernel_stderr`'s lines to ``out`` (default: this process's stderr)."""
+
+    def relay() -> None:
+        with os.fdopen(read_fd, "r", encoding="utf-8", errors="replace") as stream:
+            for line in filter_kernel_stderr(stream, name):
+                target = out if out is not None else sys.stderr
+                target.write(line)
+                target.flush()
+
+    thread = threading.Thread(target=relay, name=f"kernel-stderr-{name}", daemon=True)
+    thread.start()
+    return thread
+
+
 def execute_notebook(
-    path: Path, out_dir: Path, scale: str, timeout: int = 1800, write_back: bool = False, bar: bool = True
+    path: Path,
+    out_dir: Path,
+    scale: str,
+    timeout: int = 1800,
+    write_back: bool = False,
+    bar: bool | None = None,
+    on_cell: Callable[[int, int], None] | None = None,
 ) -> Result:
-    """Execute one notebook in a fresh kernel at ``scale`` and render it to HTML in ``out_dir`` (``bar``: a progress bar
-    of its cells on stderr)."""
+    """Execute one notebook in a fresh kernel at ``scale`` and render it to HTML in ``out_dir``.
+
+    ``bar``: a progress bar of its cells on stderr (default: when stderr is a terminal). ``on_cell(done, total)`` is
+    called before the first code cell and after each one, with the code cells done and their number.
+    """
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(path, as_version=4)
@@ -105,23 +157,41 @@ def execute_notebook(
     failed_cell, error = None, ""
     start = time.perf_counter()
     code_cells = sum(c.cell_type == "code" for c in nb.cells)
-    with client.setup_kernel():
-        progress = tqdm(total=code_cells, desc=path.stem, unit="cell", file=sys.stderr, leave=True, disable=not bar)
-        try:
-            for index, cell in enumerate(nb.cells):
-                if cell.cell_type != "code":
-                    continue
-                try:
-                    client.execute_cell(cell, index)
-                except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
-                    failed_cell = index + 1
-                    ename = getattr(exc, "ename", type(exc).__name__)
-                    evalue = str(getattr(exc, "evalue", "") or "").strip().splitlines()
-                    error = f"{ename}: {evalue[0] if evalue else ''}".strip()
-                    break
-                progress.update(1)
-        finally:
-            progress.close()
+    if bar is None:
+        bar = sys.stderr.isatty()
+    # The kernel's stderr goes through a pipe to relay_kernel_stderr, which drops ipykernel's TCP warning.
+    read_fd, write_fd = os.pipe()
+    relay = relay_kernel_stderr(read_fd, path.stem)
+    try:
+        with client.setup_kernel(stderr=write_fd):
+            os.close(write_fd)  # the kernel holds its own copy: the relay ends when the kernel's closes
+            write_fd = None
+            progress = tqdm(total=code_cells, desc=path.stem, unit="cell", file=sys.stderr, leave=True, disable=not bar)
+            try:
+                done = 0
+                if on_cell is not None:
+                    on_cell(done, code_cells)
+                for index, cell in enumerate(nb.cells):
+                    if cell.cell_type != "code":
+                        continue
+                    try:
+                        client.execute_cell(cell, index)
+                    except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
+                        failed_cell = index + 1
+                        ename = getattr(exc, "ename", type(exc).__name__)
+                        evalue = str(getattr(exc, "evalue", "") or "").strip().splitlines()
+                        error = f"{ename}: {evalue[0] if evalue else ''}".strip()
+                        break
+                    progress.update(1)
+                    done += 1
+                    if on_cell is not None:
+                        on_cell(done, code_cells)
+            finally:
+                progress.close()
+    finally:
+        if write_fd is not None:  # the kernel never started
+            os.close(write_fd)
+    relay.join(timeout=2)  # a process the notebook started may still hold the pipe: do not wait for it
     seconds = time.perf_counter() - start
     ok = failed_cell is None
 
@@ -295,19 +365,223 @@ def stored_run_time(path: Path) -> float:
         return 0.0
 
 
-def execute_in_parallel(paths: list[Path], out_dir: Path, scale: str, timeout: int, jobs: int) -> list[Result]:
+class Progress:
+    """What the runner shows while it works, on ``stream`` (stdout): one writer, so parallel runs stay readable.
+
+    :meth:`started` and :meth:`finished` print a line per recipe; :meth:`cell` records how far a running one is;
+    :meth:`tick` (called about once a second) refreshes the bar, or without one prints a "still running" line every
+    ``heartbeat_s`` seconds. ``bar``: a tqdm bar of the recipes done, with those running after it (default: when
+    ``stream`` is a terminal). Each recipe's time is shown against its last stored full-scale run
+    (:func:`stored_run_time`). Safe to call from several threads.
+    """
+
+    def __init__(
+        self,
+        paths: list[Path],
+        *,
+        scale: str,
+        jobs: int = 1,
+        stream: TextIO | None = None,
+        bar: bool | None = None,
+        heartbeat_s: float = HEARTBEAT_S,
+    ):
+        self.stream = stream if stream is not None else sys.stdout
+        self.total = len(paths)
+        self.done = 0
+        self.stored = {Path(p): stored_run_time(p) for p in paths}
+        self.running: dict[Path, dict] = {}
+        self.heartbeat_s = heartbeat_s
+        self.start = self.last_beat = time.perf_counter()
+        self.lock = threading.RLock()
+        if bar is None:
+            bar = self.stream.isatty()
+        at_a_time = min(jobs, self.total)
+        stored = sum(self.stored.values())
+        how = f", {at_a_time} at a time" if at_a_time > 1 else ", one after another" if self.total > 1 else ""
+        self.write(
+            f"Executing {self.total} notebook{'s' if self.total != 1 else ''} at {scale} scale{how}"
+            + (f"; their last stored full-scale runs took {format_run_time(stored)} in all." if stored else ".")
+        )
+        self.bar = None
+        if bar:
+            self.bar = tqdm(
+                total=self.total,
+                file=self.stream,
+                unit="recipe",
+                bar_format="{n_fmt}/{total_fmt} recipes |{bar:20}| {elapsed}{postfix}",
+                dynamic_ncols=True,
+            )
+
+    def write(self, line: str) -> None:
+        with self.lock:
+            if getattr(self, "bar", None) is not None:
+                self.bar.write(line, file=self.stream)
+            else:
+                print(line, file=self.stream, flush=True)
+
+    def _against_stored(self, path: Path, seconds: float) -> str:
+        stored = self.stored.get(path, 0.0)
+        return f"{format_run_time(seconds)} of {format_run_time(stored)}" if stored else format_run_time(seconds)
+
+    def _stored_note(self, path: Path) -> str:
+        stored = self.stored.get(path, 0.0)
+        return f"last stored full-scale run {format_run_time(stored)}" if stored else "no stored run time"
+
+    def started(self, path: Path) -> None:
+        path = Path(path)
+        with self.lock:
+            self.running[path] = {"start": time.perf_counter(), "cells": 0, "of": None}
+            self.write(f"start     {path.name} ({self._stored_note(path)})")
+            self._refresh()
+
+    def cell(self, path: Path, done: int, total: int) -> None:
+        with self.lock:
+            state = self.running.get(Path(path))
+            if state is not None:
+                state["cells"], state["of"] = done, total
+
+    def finished(self, result: Result) -> None:
+        path = Path(result.notebook)
+        with self.lock:
+            self.running.pop(path, None)
+            self.done += 1
+            elapsed = format_run_time(time.perf_counter() - self.start)
+            self.write(
+                f"done {self.done}/{self.total}  {path.name} in {format_run_time(result.seconds)} "
+                f"({self._stored_note(path)}): {result.status}; {elapsed} since the start"
+            )
+            if self.bar is not None:
+                self.bar.update(1)
+            self._refresh()
+
+    def _running_text(self) -> str:
+        now = time.perf_counter()
+        parts = []
+        for path, state in self.running.items():
+            if not state["of"]:
+                cells = ""
+            elif state["cells"] < state["of"]:
+                cells = f"cell {state['cells'] + 1} of {state['of']}, "
+            else:
+                cells = "rendering, "
+            parts.append(f"{path.stem} ({cells}{self._against_stored(path, now - state['start'])})")
+        return ", ".join(parts)
+
+    def _refresh(self) -> None:
+        if self.bar is not None:
+            running = self._running_text()
+            self.bar.set_postfix_str(f"running: {running}" if running else "", refresh=True)
+
+    def tick(self) -> None:
+        with self.lock:
+            if self.bar is not None:
+                self._refresh()
+                return
+            now = time.perf_counter()
+            if self.running and now - self.last_beat >= self.heartbeat_s:
+                self.last_beat = now
+                self.write(f"  {format_run_time(now - self.start)} since the start; running: {self._running_text()}")
+
+    def close(self) -> None:
+        with self.lock:
+            if self.bar is not None:
+                self.bar.close()
+                self.bar = None
+            self.write(f"{self.done} of {self.total} done in {format_run_time(time.perf_counter() - self.start)}")
+
+
+class _Ticker:
+    """Calls ``progress.tick()`` every ``interval`` seconds in a daemon thread while the ``with`` block runs."""
+
+    def __init__(self, progress: Progress, interval: float = 1.0):
+        self.progress, self.interval = progress, interval
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="runner-progress", daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.interval):
+            self.progress.tick()
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+
+
+_EVENTS = None  # in a worker process: the queue its cell counts go back on (set by _init_worker)
+
+
+def _init_worker(events) -> None:
+    global _EVENTS
+    _EVENTS = events
+
+
+def _execute_in_worker(path: Path, out_dir: Path, scale: str, timeout: int) -> Result:
+    def on_cell(done: int, total: int) -> None:
+        if _EVENTS is not None:
+            _EVENTS.put((str(path), done, total))
+
+    return execute_notebook(path, out_dir, scale, timeout, False, False, on_cell)
+
+
+def execute_in_parallel(
+    paths: list[Path], out_dir: Path, scale: str, timeout: int, jobs: int, progress: Progress | None = None
+) -> list[Result]:
     """:func:`execute_notebook` for each path, ``jobs`` at a time in worker processes, the longest stored run first.
-    Results come back in the order of ``paths``."""
+    A notebook is handed to a worker only when one is free, so ``progress`` hears of it when it starts. Results come
+    back in the order of ``paths``."""
     order = sorted(paths, key=stored_run_time, reverse=True)
     results: dict[Path, Result] = {}
     context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = {pool.submit(execute_notebook, p, out_dir, scale, timeout, False, False): p for p in order}
-        for future in concurrent.futures.as_completed(futures):
-            result = future.result()
-            results[futures[future]] = result
-            print(f"{result.notebook.name}: {result.seconds:.0f} s, {result.status}", file=sys.stderr, flush=True)
+    events = context.Queue()
+
+    def drain() -> None:
+        while True:
+            try:
+                name, done, total = events.get_nowait()
+            except queue.Empty:
+                return
+            if progress is not None:
+                progress.cell(Path(name), done, total)
+
+    with concurrent.futures.ProcessPoolExecutor(
+        max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(events,)
+    ) as pool:
+        waiting, running = list(order), {}
+        while waiting or running:
+            while waiting and len(running) < jobs:
+                path = waiting.pop(0)
+                if progress is not None:
+                    progress.started(path)
+                running[pool.submit(_execute_in_worker, path, out_dir, scale, timeout)] = path
+            finished, _ = concurrent.futures.wait(running, timeout=0.5, return_when=concurrent.futures.FIRST_COMPLETED)
+            drain()
+            for future in finished:
+                result = future.result()
+                results[running.pop(future)] = result
+                if progress is not None:
+                    progress.finished(result)
+    events.close()
     return [results[p] for p in paths]
+
+
+def execute_in_turn(
+    paths: list[Path], out_dir: Path, scale: str, timeout: int, write_back: bool, progress: Progress | None = None
+) -> list[Result]:
+    """:func:`execute_notebook` for each path in this process, one after another, in the order given."""
+    results = []
+    for path in paths:
+        if progress is not None:
+            progress.started(path)
+        on_cell = (lambda done, total, p=path: progress.cell(p, done, total)) if progress is not None else None
+        result = execute_notebook(path, out_dir, scale, timeout, write_back, False, on_cell)
+        if progress is not None:
+            progress.finished(result)
+        results.append(result)
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -334,12 +608,20 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
     if args.write_back and args.jobs > 1:
         parser.error("--write-back stores each notebook's run time: run it with --jobs 1")
+    missing = [str(p) for p in notebooks if not Path(p).is_file()]
+    if missing:
+        parser.error(f"no such notebook: {', '.join(missing)}")
     paths = [Path(p).resolve() for p in notebooks]
-    if args.jobs == 1:
-        results = [execute_notebook(p, args.build / scale, scale, args.timeout, args.write_back) for p in paths]
-    else:
-        results = execute_in_parallel(paths, args.build / scale, scale, args.timeout, args.jobs)
     at_a_time = min(args.jobs, len(paths))
+    progress = Progress(paths, scale=scale, jobs=at_a_time)
+    try:
+        with _Ticker(progress):
+            if args.jobs == 1:
+                results = execute_in_turn(paths, args.build / scale, scale, args.timeout, args.write_back, progress)
+            else:
+                results = execute_in_parallel(paths, args.build / scale, scale, args.timeout, args.jobs, progress)
+    finally:
+        progress.close()
     index = write_index(results, args.build, scale, at_a_time)
     print()
     print(format_table(results))

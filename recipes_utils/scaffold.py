@@ -13,9 +13,10 @@ from pathlib import Path
 
 import nbformat
 
+from recipes_utils.config import REPO
+
 __all__ = ["new_notebook", "slugify"]
 
-REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO / "notebooks" / "template.ipynb"
 MAX_TITLE = 100
 

@@ -1,5 +1,6 @@
-"""The notebook runner behind `make run`: executes, renders, reports, fails loudly."""
+"""The notebook runner behind `make run`: executes, renders, reports, fails loudly, and says what it is doing."""
 
+import io
 import os
 
 import nbformat
@@ -70,7 +71,11 @@ def test_jobs_run_notebooks_side_by_side_and_report_them_in_order(tmp_path, caps
     os.environ.pop("OPENBLAS_NUM_THREADS", None)  # restored by the fixture
     assert runner.main([*map(str, paths), "--scale", "smoke", "--build", str(build), "--jobs", "2"]) == 0
     out = capsys.readouterr().out
-    assert out.index("a.ipynb") < out.index("b.ipynb") and out.count(" ok") == 2
+    # started longest stored run first, each start and end on its own line, then the table in the order given
+    assert out.index("start     b.ipynb (last stored full-scale run 60 s)") < out.index("start     a.ipynb")
+    assert len([ln for ln in out.splitlines() if ln.startswith(("done 1/2  ", "done 2/2  "))]) == 2
+    table = out[out.index("notebook  wall time") :]
+    assert table.index("a.ipynb") < table.index("b.ipynb") and table.count(" ok") == 2
     # the times were contended, and the table and the book say so
     assert "(2 notebooks at a time: each wall time includes waits for a core)" in out
     assert (
@@ -169,3 +174,90 @@ def test_kernels_run_without_progress_bars_and_with_one_openblas_thread(tmp_path
     runner.main([str(nb), "--scale", "smoke", "--build", str(tmp_path / "b")])
     executed = nbformat.read(tmp_path / "b" / "smoke" / "executed" / "p.ipynb", 4)
     assert executed.cells[1].outputs[0]["text"].strip() == "0 1"
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def result(path, seconds=3.0, ok=True):
+    return runner.Result(notebook=path, seconds=seconds, ok=ok, title="T", failed_cell=None if ok else 2, error="E: x")
+
+
+def test_progress_prints_each_start_and_end_with_done_of_total_and_the_stored_time(tmp_path):
+    slow = write_nb(tmp_path / "slow.ipynb", "print(1)")
+    nb = nbformat.read(slow, 4)
+    nb.metadata["recipe"] = {"run_time_s": 300.0}
+    nbformat.write(nb, slow)
+    new = write_nb(tmp_path / "new.ipynb", "print(1)")
+    out = io.StringIO()  # not a terminal: lines only, no bar
+    progress = runner.Progress([slow, new], scale="full", jobs=2, stream=out, heartbeat_s=0.0)
+    progress.started(slow)
+    progress.started(new)
+    progress.cell(slow, 2, 5)
+    progress.cell(new, 1, 1)
+    progress.tick()  # no terminal: a "still running" line naming both, with the cell and the stored time
+    progress.finished(result(slow, 250.0))
+    progress.finished(result(new, 4.0, ok=False))
+    progress.tick()  # nothing running: no line
+    progress.close()
+    lines = out.getvalue().splitlines()
+    assert (
+        lines[0]
+        == "Executing 2 notebooks at full scale, 2 at a time; their last stored full-scale runs took 5.0 min in all."
+    )
+    assert lines[1] == "start     slow.ipynb (last stored full-scale run 5.0 min)"
+    assert lines[2] == "start     new.ipynb (no stored run time)"
+    assert "running: slow (cell 3 of 5, 0 s of 5.0 min), new (rendering, 0 s)" in lines[3]
+    assert lines[4].startswith("done 1/2  slow.ipynb in 4.2 min (last stored full-scale run 5.0 min): ok; ")
+    assert lines[5].startswith("done 2/2  new.ipynb in 4 s (no stored run time): FAILED in cell 2: E: x; ")
+    assert lines[6].startswith("2 of 2 done in ") and len(lines) == 7
+    assert "\r" not in out.getvalue() and "|" not in out.getvalue()  # no bar drawn into a log
+
+
+def test_progress_draws_a_bar_of_recipes_only_on_a_terminal(tmp_path):
+    paths = [write_nb(tmp_path / f"{n}.ipynb", "print(1)") for n in "ab"]
+    term = FakeTerminal()
+    progress = runner.Progress(paths, scale="smoke", jobs=1, stream=term, heartbeat_s=0.0)
+    progress.started(paths[0])
+    progress.tick()
+    progress.finished(result(paths[0]))
+    progress.close()
+    text = term.getvalue()
+    assert "0/2 recipes |" in text and "1/2 recipes |" in text and "running: a (0 s)" in text
+    assert "start     a.ipynb" in text and "done 1/2  a.ipynb" in text
+    assert "since the start; running" not in text  # the bar shows what runs: no heartbeat lines
+
+
+def test_kernel_stderr_filter_drops_only_the_tcp_warning():
+    lines = [
+        "[IPKernelApp] WARNING | Kernel is running over TCP without encryption. All communication ...\n",
+        "Traceback (most recent call last):\n",
+        "no newline at the end",
+    ]
+    assert list(runner.filter_kernel_stderr(lines, "nb")) == [
+        "[nb] Traceback (most recent call last):\n",
+        "[nb] no newline at the end\n",
+    ]
+
+
+def test_run_keeps_the_kernel_transport_warning_off_the_screen_and_says_what_it_does(tmp_path, capfd):
+    nb = write_nb(tmp_path / "loud.ipynb", "import os\nos.write(2, b'written to the kernel stderr\\n')")
+    build = tmp_path / "build"
+    assert runner.main([str(nb), "--scale", "smoke", "--build", str(build)]) == 0
+    out, err = capfd.readouterr()
+    assert "without encryption" not in err and "without encryption" not in out
+    assert "[loud] written to the kernel stderr" in err  # anything else the kernel says still shows, named
+    lines = out.splitlines()
+    assert lines[0] == "Executing 1 notebook at smoke scale."
+    assert lines[1] == "start     loud.ipynb (no stored run time)"
+    assert lines[2].startswith("done 1/1  loud.ipynb in ") and lines[2].split(": ")[1].startswith("ok;")
+    assert lines[-1] == f"book: {build / 'index.html'}"
+
+
+def test_run_names_a_notebook_that_does_not_exist(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        runner.main([str(tmp_path / "missing.ipynb"), "--scale", "smoke", "--build", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "no such notebook" in err and "missing.ipynb" in err
