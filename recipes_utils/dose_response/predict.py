@@ -1,0 +1,179 @@
+"""What a fitted dose-response model predicts: pointwise log-likelihood for LOO, posterior predictive draws per
+measurement, and curves at new doses for fitted or new groups, all from the model's own graph."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from recipes_utils.dose_response.hierarchical import _GROUP_PARAMS
+from recipes_utils.models import four_pl
+
+
+def _minibatched(model) -> bool:
+    """Whether the model's observed data come through ``pm.Minibatch`` (``hierarchical_four_pl(batch_size=...)``)."""
+    from pymc.data import MinibatchOp
+
+    return any(isinstance(getattr(model.rvs_to_values[rv].owner, "op", None), MinibatchOp) for rv in model.observed_RVs)
+
+
+def _without_potentials(model):
+    """The within-cell Potential is part of the likelihood of sigma, already in the posterior draws; forward
+    sampling from those draws does not use it (and PyMC would warn that it ignores it)."""
+    model.potentials.clear()
+    return model
+
+
+def _group_curve(model, log_conc, g, names=("bottom", "top", "log_ec50", "hill")):
+    return four_pl(log_conc, *(model[n][g] for n in names))
+
+
+def _require_free_variables(model, idata, what: str) -> None:
+    """Refuse a trace that lacks some of the model's free variables: PyMC's forward sampling would silently draw
+    those from the prior (``sample_nuts(..., var_names=[...])`` stores only the variables named, besides the
+    unconstrained values)."""
+    posterior = getattr(idata, "posterior", None)
+    if posterior is None:
+        raise ValueError(f"{what} needs an InferenceData with a posterior group (the result of a fit)")
+    missing = [rv.name for rv in model.free_RVs if rv.name not in posterior]
+    if missing:
+        raise ValueError(
+            f"{what}: the posterior lacks the model's free variable(s) {missing}, and PyMC would draw any it needs "
+            "from the prior instead; fit again storing them (sample_nuts(..., var_names=None), or var_names listing "
+            f"every free variable: {[rv.name for rv in model.free_RVs]})"
+        )
+
+
+def log_likelihood(model, idata, *, extend: bool = True):
+    """Pointwise log-likelihood, one value per measurement, for LOO (``az.loo``, ``az.compare``).
+
+    For a per-measurement model this is ``pm.compute_log_likelihood``. For an aggregated model (``aggregate=True``)
+    the cells are expanded back: each measurement ``y_i`` of cell ``c`` gets ``log Normal(y_i | mu_c, sigma)``
+    computed from the model's own graph, so LOO over it compares with LOO over the per-measurement model (the
+    tests check that the two agree). Returns a Dataset with variable ``response`` and dims (chain, draw,
+    measurement); with ``extend`` it also becomes ``idata.log_likelihood``.
+    """
+    import pymc as pm
+    from pymc.model.fgraph import clone_model
+
+    if _minibatched(model):
+        raise ValueError("log_likelihood needs a model from hierarchical_four_pl without batch_size (a minibatch "
+                         "model's likelihood sees a random batch of rows, not each measurement)")  # fmt: skip
+    _require_free_variables(model, idata, "log_likelihood")
+    if "response" in model.named_vars and "y" in model.named_vars:
+        out = pm.compute_log_likelihood(idata, model=model, var_names=["response"], extend_inferencedata=False,
+                                        progressbar=False)  # fmt: skip
+        ll = out.log_likelihood if hasattr(out, "log_likelihood") else out
+        ll = ll[["response"]].rename({ll["response"].dims[-1]: "measurement"})
+    elif "measurement_cell" in model.named_vars:
+        m = _without_potentials(clone_model(model))
+        with m:
+            c = m["measurement_cell"]
+            mu = _group_curve(m, m["cell_log_conc"][c], m["cell_group_idx"][c])
+            pm.Deterministic("response", pm.logp(pm.Normal.dist(mu, m["sigma"]), m["measurement_y"]))
+            pp = pm.sample_posterior_predictive(idata, var_names=["response"], progressbar=False)
+        ll = pp.posterior_predictive[["response"]]
+        ll = ll.rename({ll["response"].dims[-1]: "measurement"})
+    else:
+        raise ValueError("log_likelihood needs a model from hierarchical_four_pl (without batch_size)")
+    if extend:
+        if "log_likelihood" in idata:
+            del idata["log_likelihood"]
+        idata.add_groups(log_likelihood=ll)
+    return ll
+
+
+def posterior_predictive(model, idata, *, seed=None, extend: bool = True):
+    """Posterior predictive draws, one per measurement, as ``response`` (dims chain, draw, measurement).
+
+    For an aggregated model the replicate measurements are drawn individually from ``Normal(mu_c, sigma)`` (not the
+    cell means), from the model's own graph, so checks and plots look the same for both forms of the model.
+    """
+    import pymc as pm
+    from pymc.model.fgraph import clone_model
+
+    if _minibatched(model):
+        raise ValueError("posterior_predictive needs a model from hierarchical_four_pl without batch_size")
+    _require_free_variables(model, idata, "posterior_predictive")
+    if "response" in model.named_vars and "y" in model.named_vars:
+        with model:
+            pp = pm.sample_posterior_predictive(idata, var_names=["response"], random_seed=seed, progressbar=False)
+    elif "measurement_cell" in model.named_vars:
+        m = _without_potentials(clone_model(model))
+        with m:
+            c = m["measurement_cell"]
+            mu = _group_curve(m, m["cell_log_conc"][c], m["cell_group_idx"][c])
+            pm.Normal("response", mu, m["sigma"])
+            pp = pm.sample_posterior_predictive(idata, var_names=["response"], random_seed=seed, progressbar=False)
+    else:
+        raise ValueError("posterior_predictive needs a model from hierarchical_four_pl without batch_size")
+    draws = pp.posterior_predictive[["response"]]
+    draws = draws.rename({draws["response"].dims[-1]: "measurement"})
+    if extend:
+        if "posterior_predictive" in idata:
+            del idata["posterior_predictive"]
+        idata.add_groups(posterior_predictive=draws)
+    return draws
+
+
+def predict_curves(model, idata, log_concentration, *, groups=None, new_groups: int = 0, seed=None):
+    """Curves at new doses, from the model's own graph: for fitted groups, or for groups not yet measured.
+
+    Parameters
+    ----------
+    log_concentration
+        1-D grid of natural-log concentrations (``-inf`` for an untreated control is allowed).
+    groups
+        Labels of fitted groups (default: all; one string or number label may be given alone). Ignored when
+        ``new_groups`` > 0.
+    new_groups
+        If > 0, curves for this many new groups, each drawn from the fitted population (the posterior predictive
+        for an unmeasured compound): ``<name>_new ~ population`` for every curve parameter (a shared one stays
+        shared).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``curve`` with dims (chain, draw, group, dose): for fitted groups their labels, for new ones ``new 0``...
+    """
+    import pymc as pm
+    import pytensor.tensor as pt
+    from pymc.model.fgraph import clone_model
+
+    x = np.asarray(log_concentration, dtype=float)
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError("log_concentration must be a non-empty 1-D grid")
+    if np.isnan(x).any() or np.isposinf(x).any():
+        raise ValueError("log_concentration must not hold NaN or +inf (-inf, an untreated control, is allowed)")
+    if isinstance(new_groups, bool) or not isinstance(new_groups, int | np.integer) or new_groups < 0:
+        raise ValueError(f"new_groups must be an integer >= 0, got {new_groups!r}")
+    if groups is not None and (isinstance(groups, str) or not np.iterable(groups)):
+        groups = [groups]  # one label, not a sequence of labels (a string would be split into letters)
+    _require_free_variables(model, idata, "predict_curves")
+    labels = list(model.coords["group"])
+    m = clone_model(model)
+    with m:
+        grid = pm.Data("prediction_log_conc", x)
+        if new_groups:
+            params = {}
+            for name in _GROUP_PARAMS:
+                if f"{name}_sd" in m.named_vars:
+                    params[name] = pm.Normal(f"{name}_new", m[f"{name}_mu"], m[f"{name}_sd"], shape=int(new_groups))
+                else:
+                    params[name] = pt.ones(int(new_groups)) * m[f"{name}_mu"]
+            params["hill"] = pt.exp(params["log_hill"])
+            out_labels = [f"new {i}" for i in range(int(new_groups))]
+        else:
+            chosen = labels if groups is None else list(groups)
+            unknown = [g for g in chosen if g not in labels]
+            if unknown:
+                raise ValueError(f"groups {unknown} were not fitted; the model's groups are {labels[:10]}...")
+            idx = np.array([labels.index(g) for g in chosen])
+            params = {n: m[n][idx] for n in ("bottom", "top", "log_ec50", "hill")}
+            out_labels = chosen
+        curve = four_pl(grid[None, :], *(params[n][:, None] for n in ("bottom", "top", "log_ec50", "hill")))
+        pm.Deterministic("curve", curve)
+        pp = pm.sample_posterior_predictive(idata, var_names=["curve"], predictions=True, random_seed=seed,
+                                            progressbar=False)  # fmt: skip
+    out = pp.predictions["curve"]
+    out = out.rename(dict(zip(out.dims[-2:], ("group", "dose"))))
+    return out.assign_coords(group=out_labels, dose=x)

@@ -1,0 +1,202 @@
+"""Priors of the 4PL models: the dataclasses, the simulation priors, and the default rule scaled from the data.
+
+:class:`CurvePriors` holds one curve's priors (:func:`default_curve_priors`), :class:`FourPLPriors` the hierarchical
+model's (:func:`default_priors`); :data:`DEFAULT_PRIOR_RULE` states the default rule as a table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+import pandas as pd
+
+from recipes_utils.dose_response.table import prepare_grouped
+
+
+def _check_prior_fields(priors) -> None:
+    for f in fields(priors):
+        value = getattr(priors, f.name)
+        if value is None and f.default is None:  # an optional prior, not set
+            continue
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"{type(priors).__name__}.{f.name} must be a number, got {value!r}") from None
+        if not np.isfinite(value):
+            raise ValueError(f"{type(priors).__name__}.{f.name} must be finite, got {value}")
+        if not f.name.endswith("_mu") and value <= 0:
+            raise ValueError(f"{type(priors).__name__}.{f.name} is a scale and must be > 0, got {value}")
+
+
+@dataclass(frozen=True)
+class FourPLPriors:
+    """Priors of the hierarchical 4PL model, in the units of your response and log concentration.
+
+    ``<name>_mu`` and ``<name>_mu_sd`` give the Normal prior on a population mean, ``<name>_sd`` the
+    scale of the HalfNormal prior on the spread of the group values around it; ``sigma`` is the
+    HalfNormal scale of the measurement noise. ``log_ec50`` is on the natural-log concentration scale
+    and ``log_hill`` is the log of the (positive) Hill slope.
+    """
+
+    top_mu: float
+    top_mu_sd: float
+    top_sd: float
+    bottom_mu: float
+    bottom_mu_sd: float
+    bottom_sd: float
+    log_ec50_mu: float
+    log_ec50_mu_sd: float
+    log_ec50_sd: float
+    log_hill_mu: float
+    log_hill_mu_sd: float
+    log_hill_sd: float
+    sigma: float
+    plate_sd: float | None = None  # HalfNormal scale of the plate offsets' spread; needed only with plates
+
+    def __post_init__(self):
+        _check_prior_fields(self)
+
+    def table(self) -> pd.DataFrame:
+        """The priors as a table: one row per population parameter and sigma (and the plates' spread, if set)."""
+        rows = []
+        for name in ("top", "bottom", "log_ec50", "log_hill"):
+            mu, mu_sd, sd = (getattr(self, f"{name}_{k}") for k in ("mu", "mu_sd", "sd"))
+            rows += [(f"{name}_mu", f"Normal({mu:.3g}, {mu_sd:.3g})"), (f"{name}_sd", f"HalfNormal({sd:.3g})")]
+        rows.append(("sigma", f"HalfNormal({self.sigma:.3g})"))
+        if self.plate_sd is not None:
+            rows.append(("plate_sd", f"HalfNormal({self.plate_sd:.3g})"))
+        return pd.DataFrame(rows, columns=["parameter", "prior"]).set_index("parameter")
+
+
+#: The priors the hierarchical recipe and its benchmark use for :func:`recipes_utils.data.simulate_dose_response`
+#: data: response in percent of the untreated control, natural-log concentration tested over about -4..4.
+#: The notebook gives the reason for each.
+SIMULATION_PRIORS = FourPLPriors(
+    top_mu=100.0,
+    top_mu_sd=20.0,
+    top_sd=10.0,
+    bottom_mu=10.0,
+    bottom_mu_sd=15.0,
+    bottom_sd=10.0,
+    log_ec50_mu=0.0,
+    log_ec50_mu_sd=2.0,
+    log_ec50_sd=2.0,
+    log_hill_mu=0.0,
+    log_hill_mu_sd=0.5,
+    log_hill_sd=0.5,
+    sigma=10.0,
+)
+
+
+@dataclass(frozen=True)
+class CurvePriors:
+    """Priors of one 4PL curve: ``top ~ Normal(top_mu, top_sd)``, ``bottom ~ Normal(bottom_mu, bottom_sd)``,
+    ``log_ec50 ~ Normal(log_ec50_mu, log_ec50_sd)``, ``hill ~ LogNormal(log_hill_mu, log_hill_sd)``,
+    ``sigma ~ HalfNormal(sigma)``; in your response's units and natural-log concentration."""
+
+    top_mu: float
+    top_sd: float
+    bottom_mu: float
+    bottom_sd: float
+    log_ec50_mu: float
+    log_ec50_sd: float
+    log_hill_mu: float
+    log_hill_sd: float
+    sigma: float
+
+    def __post_init__(self):
+        _check_prior_fields(self)
+
+    def table(self) -> pd.DataFrame:
+        """The priors as a table: parameter, distribution."""
+        rows = [
+            ("top", f"Normal({self.top_mu:.3g}, {self.top_sd:.3g})"),
+            ("bottom", f"Normal({self.bottom_mu:.3g}, {self.bottom_sd:.3g})"),
+            ("log_ec50", f"Normal({self.log_ec50_mu:.3g}, {self.log_ec50_sd:.3g})"),
+            ("hill", f"LogNormal({self.log_hill_mu:.3g}, {self.log_hill_sd:.3g})"),
+            ("sigma", f"HalfNormal({self.sigma:.3g})"),
+        ]
+        return pd.DataFrame(rows, columns=["parameter", "prior"]).set_index("parameter")
+
+
+#: The default priors' rule, as :func:`default_priors` applies it (R: the response's range, c: its midpoint,
+#: s: its sd; m and w: the midpoint and width of the tested log-dose range).
+DEFAULT_PRIOR_RULE = pd.DataFrame(
+    [
+        ("top_mu, bottom_mu", "Normal(c, R)", ("either asymptote anywhere from 1.4 ranges below the data to 1.4 "
+         "above (94%); the same for both, so falling and rising curves are equally likely")),
+        ("top_sd, bottom_sd", "HalfNormal(R / 2)", "groups may differ by up to about the data's range"),
+        ("log_ec50_mu", "Normal(m, w / 2)", ("the middle of the tested doses; 94% within the tested range widened "
+         "by about half its width on each side")),
+        ("log_ec50_sd", "HalfNormal(w / 2)", "potencies may differ by up to the tested range"),
+        ("log_hill_mu", "Normal(0, 1)", "Hill slopes from 0.15 to 6.6 (94%), centred on 1"),
+        ("log_hill_sd", "HalfNormal(0.5)", "slopes differ between groups by a factor of 2 or so"),
+        ("sigma", "HalfNormal(s)", "measurement noise no larger than the spread of all responses"),
+        ("plate_sd (with plates)", "HalfNormal(R / 2)", "plates may shift responses by up to about half the range"),
+    ],
+    columns=["prior", "default", "what it allows"],
+).set_index("prior")  # fmt: skip
+
+
+def _scales(log_conc, response):
+    y = np.asarray(response, dtype=float)
+    x = np.asarray(log_conc, dtype=float)
+    x = x[np.isfinite(x)]
+    if y.size < 2 or np.ptp(y) == 0:
+        raise ValueError("the response is constant (or has fewer than 2 values): there is no curve to scale priors to")
+    if len(np.unique(x)) < 2:
+        raise ValueError("fewer than two distinct positive doses: there is no dose range to scale priors to")
+    return {
+        "R": float(np.ptp(y)),
+        "c": float((y.max() + y.min()) / 2),
+        "s": float(y.std(ddof=1)),
+        "m": float((x.max() + x.min()) / 2),
+        "w": float(np.ptp(x)),
+    }
+
+
+def default_curve_priors(concentration, response) -> CurvePriors:
+    """Weakly informative priors for one 4PL curve, scaled from the data (the rule of :data:`DEFAULT_PRIOR_RULE`).
+
+    Like rstanarm's and brms's defaults they use the data's scale only, not where the curve lies: ``top`` and
+    ``bottom`` get the same wide prior around the response's midpoint (so the data decide whether the curve falls
+    or rises), ``log_ec50`` is centred on the middle of the tested doses, and the noise scale is the response's sd.
+    ``concentration`` may contain zeros (untreated controls); they count for the response, not the dose range.
+
+    Raises
+    ------
+    ValueError
+        A constant or non-finite response, negative or non-finite concentrations, or fewer than two distinct
+        positive concentrations.
+    """
+    conc = np.asarray(concentration, dtype=float)
+    if conc.shape != np.shape(response):
+        raise ValueError(f"concentration and response must have the same shape, got {conc.shape}, {np.shape(response)}")
+    if (conc < 0).any() or not np.isfinite(conc).all():
+        raise ValueError("concentrations must be finite and >= 0")
+    if not np.isfinite(np.asarray(response, dtype=float)).all():
+        raise ValueError("response must be finite (no NaN or infinite values)")
+    with np.errstate(divide="ignore"):
+        k = _scales(np.log(conc), response)
+    return CurvePriors(
+        top_mu=k["c"], top_sd=k["R"], bottom_mu=k["c"], bottom_sd=k["R"],
+        log_ec50_mu=k["m"], log_ec50_sd=k["w"] / 2, log_hill_mu=0.0, log_hill_sd=1.0, sigma=k["s"],
+    )  # fmt: skip
+
+
+def default_priors(data: pd.DataFrame, **columns) -> FourPLPriors:
+    """Weakly informative priors for the hierarchical 4PL, scaled from a tidy table (:data:`DEFAULT_PRIOR_RULE`).
+
+    ``columns`` are the column arguments of :func:`prepare_grouped` (``group``, ``response``, ``concentration`` or
+    ``log_concentration``, ``zero_is_control``, ``shared_controls``), which checks the table first.
+    """
+    prepared = prepare_grouped(data, **columns)
+    k = _scales(prepared.log_conc, prepared.response)
+    return FourPLPriors(
+        top_mu=k["c"], top_mu_sd=k["R"], top_sd=k["R"] / 2,
+        bottom_mu=k["c"], bottom_mu_sd=k["R"], bottom_sd=k["R"] / 2,
+        log_ec50_mu=k["m"], log_ec50_mu_sd=k["w"] / 2, log_ec50_sd=k["w"] / 2,
+        log_hill_mu=0.0, log_hill_mu_sd=1.0, log_hill_sd=0.5,
+        sigma=k["s"], plate_sd=k["R"] / 2,
+    )  # fmt: skip

@@ -1,0 +1,219 @@
+"""The tidy table a dose-response model reads, and its checks.
+
+:func:`prepare_grouped` checks a table (one row per measurement, column names as arguments) and turns it into the
+arrays of :class:`GroupedDoseResponse`; :func:`replicate_cells` and :func:`curve_points` regroup those rows into
+replicate cells and distinct (group, dose) points, which the builders use to make each gradient cheaper.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+_N_CURVE_PARAMS = 4
+
+
+class GroupedDoseResponse(NamedTuple):
+    """Validated arrays from a tidy dose-response table (see :func:`prepare_grouped`)."""
+
+    group_idx: np.ndarray  # int64 code of each row's group, 0..n_groups-1 (0 for a shared control row)
+    groups: list  # group labels, in code order
+    log_conc: np.ndarray  # float; -inf marks an untreated control (concentration 0)
+    response: np.ndarray  # float
+    shared_control: np.ndarray  # bool: the row is an untreated control shared by every group
+
+
+def prepare_grouped(
+    data: pd.DataFrame,
+    *,
+    group: str = "group",
+    response: str = "response",
+    concentration: str | None = None,
+    log_concentration: str | None = None,
+    zero_is_control: bool = False,
+    shared_controls=None,
+    min_points: int = _N_CURVE_PARAMS,
+) -> GroupedDoseResponse:
+    """Check a tidy dose-response table and turn it into arrays for the model.
+
+    Give the dose as ``concentration`` (> 0; the column ``"concentration"`` by default) or as
+    ``log_concentration`` (natural log, finite), not both. A concentration of 0 is an untreated control;
+    it is accepted only with ``zero_is_control=True`` and then sits exactly at the group's ``top``.
+    ``shared_controls`` names the group label of untreated controls measured once for all groups (drc's
+    ``acidiq`` marks them ``pct == 999``): those rows must have concentration 0 and belong to no curve.
+
+    Raises
+    ------
+    TypeError
+        ``data`` is not a DataFrame, or the response is boolean (yes/no data need a binomial model).
+    ValueError
+        A missing or repeated column, a non-numeric or missing value, a negative (or, without ``zero_is_control``,
+        zero) concentration, a group with fewer than ``min_points`` rows (a 4PL curve has 4 parameters), shared
+        controls that are absent or dosed, or a table no curve can be fitted to: a constant response, fewer than
+        two distinct positive doses. Each message names the column, the rows or the groups at fault.
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a pandas DataFrame (one row per measurement), got {type(data).__name__}")
+    if concentration is not None and log_concentration is not None:
+        raise ValueError("give the dose as concentration or as log_concentration, not both")
+    if concentration is None and log_concentration is None:
+        concentration = "concentration"
+    dose_col = concentration if concentration is not None else log_concentration
+    missing = [c for c in (group, dose_col, response) if c not in data.columns]
+    if missing:
+        raise ValueError(f"data lacks column(s) {missing}; it has {list(data.columns)}")
+    repeated = [c for c in dict.fromkeys((group, dose_col, response)) if (data.columns == c).sum() > 1]
+    if repeated:
+        raise ValueError(
+            f"data has more than one column named {repeated}: rename them so that one name means one column"
+        )
+    if len(data) == 0:
+        raise ValueError("data has no rows")
+    if data[group].isna().any():
+        raise ValueError(f"column {group!r} has {int(data[group].isna().sum())} missing group label(s)")
+    shared = np.zeros(len(data), dtype=bool)
+    if shared_controls is not None:
+        if log_concentration is not None:
+            raise ValueError("shared_controls are untreated (concentration 0): give the dose as concentration=")
+        shared = (data[group] == shared_controls).to_numpy()
+        if not shared.any():
+            raise ValueError(f"shared_controls={shared_controls!r}: no row of column {group!r} has that label")
+
+    def numeric(col: str) -> np.ndarray:
+        values = pd.to_numeric(data[col], errors="coerce").to_numpy(dtype=float)
+        bad = np.flatnonzero(np.isnan(values))
+        if len(bad):
+            examples = data[col].iloc[bad[:3]].tolist()
+            raise ValueError(
+                f"column {col!r} must be numeric with no missing values; {len(bad)} row(s) are not "
+                f"(first at positions {bad[:3].tolist()}: {examples})"
+            )
+        return values
+
+    if pd.api.types.is_bool_dtype(data[response]) or pd.api.types.infer_dtype(data[response], skipna=True) == "boolean":
+        raise TypeError(
+            f"column {response!r} is boolean: a yes/no response needs a binomial model, not the 4PL with Normal noise"
+        )
+    y = numeric(response)
+    if not np.isfinite(y).all():
+        raise ValueError(f"column {response!r} has infinite values")
+    if concentration is not None:
+        conc = numeric(concentration)
+        if np.isinf(conc).any():
+            raise ValueError(f"column {concentration!r} has infinite values")
+        negative = np.flatnonzero(conc < 0)
+        if len(negative):
+            raise ValueError(
+                f"column {concentration!r} has {len(negative)} negative concentration(s) "
+                f"(first at positions {negative[:3].tolist()}); concentrations must be >= 0"
+            )
+        dosed = np.flatnonzero(shared & (conc != 0))
+        if len(dosed):
+            raise ValueError(
+                f"{len(dosed)} shared control row(s) (group {shared_controls!r}) have a non-zero concentration "
+                f"(first at positions {dosed[:3].tolist()}): shared controls must be untreated"
+            )
+        zero = (conc == 0) & ~shared
+        if zero.any() and not zero_is_control:
+            raise ValueError(
+                f"column {concentration!r} has {int(zero.sum())} zero concentration(s): the model works on log "
+                "concentration, where 0 is -inf. If these are untreated controls, pass zero_is_control=True "
+                "(they then sit exactly at the curve's top); otherwise remove them. Concentrations must be > 0."
+            )
+        with np.errstate(divide="ignore"):
+            log_conc = np.log(conc)
+    else:
+        log_conc = numeric(log_concentration)
+        if not np.isfinite(log_conc).all():
+            raise ValueError(
+                f"column {log_concentration!r} has infinite values; give controls as concentration 0 "
+                "through `concentration=` with zero_is_control=True"
+            )
+    dosed_values = np.unique(log_conc[np.isfinite(log_conc)])
+    if len(dosed_values) == 0:
+        raise ValueError(f"column {dose_col!r} has no positive dose: every row is an untreated control")
+    if len(dosed_values) < 2:
+        raise ValueError(
+            f"column {dose_col!r} has a single dose ({float(np.exp(dosed_values[0])):.4g}): a dose-response curve "
+            "needs at least two (better five or more) distinct doses"
+        )
+    if np.ptp(y) == 0:
+        raise ValueError(f"column {response!r} is constant ({y[0]:.4g} in every row): there is no curve to fit")
+
+    if shared.all():
+        raise ValueError("every row is a shared control: there is no group to fit a curve to")
+    codes = np.zeros(len(data), dtype="int64")
+    codes[~shared], labels = pd.factorize(data[group][~shared], sort=True)
+    labels = labels.tolist()  # plain Python labels (1, not np.int64(1)) for messages and coords
+    counts = np.bincount(codes[~shared], minlength=len(labels))
+    small = np.flatnonzero(counts < min_points)
+    if len(small):
+        shown = ", ".join(f"{labels[i]!r} ({counts[i]})" for i in small[:5])
+        raise ValueError(
+            f"{len(small)} group(s) have fewer than {min_points} measurements, too few for a 4-parameter curve: "
+            f"{shown}{' ...' if len(small) > 5 else ''}. Drop them or pool them with similar groups."
+        )
+    return GroupedDoseResponse(codes.astype("int64"), labels, log_conc, y, shared)
+
+
+def _check_rows(group_idx, log_conc, response=None):
+    """Row arrays as :func:`prepare_grouped` makes them (group codes 0, 1, ...; log concentrations, -inf for a
+    control; finite responses), or a ValueError that says what is wrong."""
+    group_idx, log_conc = np.asarray(group_idx), np.asarray(log_conc, dtype=float)
+    arrays = {"group_idx": group_idx, "log_conc": log_conc}
+    if response is not None:
+        arrays["response"] = np.asarray(response, dtype=float)
+    shapes = {name: a.shape for name, a in arrays.items()}
+    if group_idx.ndim != 1 or len(set(shapes.values())) > 1:
+        raise ValueError(f"{', '.join(arrays)} must be 1-D of the same length, got {shapes}")
+    if not np.issubdtype(group_idx.dtype, np.integer):
+        raise ValueError(
+            f"group_idx must hold integer group codes (prepare_grouped's group_idx), got {group_idx.dtype}"
+        )
+    if (group_idx < 0).any():
+        raise ValueError(f"group_idx must hold group codes >= 0, got {int(group_idx.min())}")
+    if np.isnan(log_conc).any() or np.isposinf(log_conc).any():
+        raise ValueError("log_conc has NaN or +inf values (-inf, an untreated control, is allowed)")
+    if response is not None and not np.isfinite(arrays["response"]).all():
+        raise ValueError(f"response has {int((~np.isfinite(arrays['response'])).sum())} NaN or infinite value(s)")
+    return tuple(arrays.values())
+
+
+def curve_points(group_idx, log_conc):
+    """The distinct (group, log concentration) points of the rows, and each row's point.
+
+    Returns ``point_group_idx``, ``point_log_conc`` (the points, sorted by group, then concentration) and
+    ``point_of_row`` (int64, ``point_log_conc[point_of_row] == log_conc``), so a curve evaluated at the points and
+    indexed with ``point_of_row`` gives every row its value. Replicates and plates repeat a few doses many times:
+    ``hierarchical_four_pl(..., curve_at="points")`` evaluates the 4PL at the points, which makes its gradient cheaper
+    than one curve value per row, with the same density (unlike ``aggregate``, any likelihood and per-row offsets such
+    as plates work).
+    A log concentration of ``-inf`` (an untreated control) is a point like any other.
+    """
+    group_idx, log_conc = _check_rows(group_idx, log_conc)
+    frame = pd.DataFrame({"g": group_idx, "x": log_conc})
+    by_point = frame.groupby(["g", "x"], sort=True)
+    points = by_point.size().index.to_frame(index=False)
+    return points["g"].to_numpy(dtype="int64"), points["x"].to_numpy(dtype=float), by_point.ngroup().to_numpy("int64")
+
+
+def replicate_cells(group_idx, log_conc, response) -> pd.DataFrame:
+    """Collapse replicate measurements (same group, same concentration) to sufficient statistics.
+
+    For Normal noise with one ``sigma``, the likelihood of the ``n`` replicates ``y`` in a cell with mean
+    ``mu`` factorises exactly as ``Normal(ybar | mu, sigma / sqrt(n))`` times a term in ``sigma`` and the
+    within-cell sum of squares ``ss = sum((y - ybar)**2)`` only. Returns one row per cell with columns
+    ``group_idx``, ``log_conc``, ``n``, ``mean``, ``ss``. The arrays are :func:`prepare_grouped`'s (``group_idx``,
+    ``log_conc``, ``response``): integer group codes, no NaN.
+    """
+    group_idx, log_conc, response = _check_rows(group_idx, log_conc, response)
+    frame = pd.DataFrame({"group_idx": group_idx, "log_conc": log_conc, "y": response})
+    by_cell = frame.groupby(["group_idx", "log_conc"], sort=True)["y"]
+    # Within-cell sum of squares from deviations (not sum(y^2) - n ybar^2, which cancels badly).
+    frame["dev2"] = (frame["y"] - by_cell.transform("mean")) ** 2
+    cells = by_cell.agg(n="size", mean="mean")
+    cells["ss"] = frame.groupby(["group_idx", "log_conc"], sort=True)["dev2"].sum()
+    cells = cells.reset_index()
+    return cells
