@@ -1,34 +1,78 @@
 """Shared helpers for the Bayesian Analysis Recipes notebooks.
 
-Modules
--------
+The modules come in two groups. A reader imports the first to do statistics; the second runs the recipes as a book
+(``make run``, ``make new``, ``make reproducible``). Nothing in the first group imports the second
+(``tests/test_package_layout.py`` checks it), so the statistics work without the book's tools.
+
+Statistics: what a reader imports
+---------------------------------
 config
-    The scale of a run (``RECIPES_SCALE``: ``full`` or ``smoke``) and size selection.
+    Run size and paths: ``by_scale``, ``get_scale``, ``is_smoke`` (``RECIPES_SCALE``), ``REPO`` (the repository root).
 data
-    Loading the shipped data sets and simulating dose-response data with known truth.
+    Data: ``load_drc``, ``list_drc``, ``load_covtype``, ``data_dir``; simulated curves with known truth:
+    ``simulate_dose_response``.
 models
-    Model builders shared by the recipes: the 4-parameter logistic curve, softmax regression, a Bayesian
-    neural network, and their predictive probabilities.
+    Model builders: ``four_pl`` and ``curve_draws``, ``softmax_regression``, ``bayesian_neural_network``, with their
+    predictive probabilities (``softmax_regression_proba``, ``bnn_proba``).
 dose_response
-    The hierarchical 4PL dose-response model from a tidy table (centred or non-centred, minibatch, exact
-    replicate aggregation), interval coverage of known truth, and PSIS k-hat for ADVI fits.
+    The 4PL builders for one curve and many, priors, predictions and checks of a fit: ``four_pl_model``,
+    ``hierarchical_four_pl``, ``default_priors``, ``predict_curves``, ``interval_coverage`` (its ``__init__`` lists
+    every file).
 inference
-    NUTS (nutpie) and ADVI (PyMC) as every recipe runs them: timing, convergence rule, progress bars
-    (``RECIPES_PROGRESS``), a compiled sampler reused for an unchanged model.
+    Fitting as the recipes do it: ``sample_nuts`` (nutpie), ``sample_numpyro`` (JAX), ``fit_advi``, ``show_progress``
+    (``RECIPES_PROGRESS``).
+compile_cache
+    ``cacheable_compiles``: a ``with`` block in which PyTensor's Numba disk cache finds a model again in the next process.
+nutpie_cache
+    ``compile_pymc_model_numba``: nutpie's compile with its C callbacks cached on disk; ``callback_cache_hits``.
 diagnostics
-    Convergence checks that raise when a fit cannot be trusted (NUTS diagnostics, ELBO flattening).
-covtype
-    Split, standardise and encode the forest cover type data for classification.
+    Checks that raise when a fit cannot be trusted: ``check_nuts``, ``ELBOConvergence``, ``ConvergenceError``.
 evaluation
-    Calibration and predictive-uncertainty measures for classifiers.
+    Classifier checks: ``calibration_bins``, ``expected_calibration_error``, ``plot_reliability``,
+    ``entropy_decomposition``, ``accuracy_rejection``.
 gp
-    Gaussian processes in plain NumPy: kernels, conditioning, posterior, marginal likelihood, fitting.
+    Gaussian processes in NumPy: ``Kernel``, ``posterior``, ``log_marginal_likelihood``, ``fit_hyperparameters``,
+    ``sample_prior``, ``sample_posterior``.
 plotting
-    Dose-response plots, curve bands, and the README gallery images.
+    Figures: ``plot_dose_response_data``, ``plot_curve_band``, ``save_gallery_figure`` (the README's images).
+covtype
+    The forest cover type data for classification: ``prepare_covtype`` (split, standardise, encode).
+approximations
+    Six inference methods behind one call (``fit_method``, ``make_fitter``), simulation-based calibration (``sbc``,
+    ``rank_uniformity``), Laplace and DADVI from exact second derivatives (``approximations.gaussian``).
+
+The book's machinery: how the recipes are run
+---------------------------------------------
 runner
-    Executes every notebook and renders the book (``make run``).
+    ``make run``: executes every notebook, reports progress, renders ``build/index.html``.
+book
+    ``headline``: a recipe's key figure with its tolerance, collected by the runner for the book.
+reproduce
+    ``make reproducible``: runs each notebook twice and compares the headline figures.
+scaffold
+    ``make new``: a new notebook from the template (``new_notebook``).
 
 Importing the package changes no global configuration (PyTensor flags, matplotlib, warnings).
 """
 
 __version__ = "0.1.0"
+
+#: The modules a reader imports to do statistics (none of them imports :data:`MACHINERY`).
+STATISTICS = (
+    "config",
+    "data",
+    "models",
+    "dose_response",
+    "inference",
+    "compile_cache",
+    "nutpie_cache",
+    "diagnostics",
+    "evaluation",
+    "gp",
+    "plotting",
+    "covtype",
+    "approximations",
+)
+
+#: The modules that run the recipes as a book (``__main__`` is the command line of ``scaffold``).
+MACHINERY = ("runner", "book", "reproduce", "scaffold", "__main__")
