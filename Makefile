@@ -1,6 +1,7 @@
 # The two commands: `make run` (execute every recipe and render the book) and `make test`.
-# Both create .venv if it is missing and install requirements.lock into it, once: the stamp file
-# below is remade only when requirements.lock or pyproject.toml change.
+# Both create .venv if it is missing and install requirements.lock into it, then the package with its optional groups
+# (dev: tests, lint, the book's tools; lab: JupyterLab and its browser check), held to the lock's versions; once: the
+# stamp file below is remade only when requirements.lock or pyproject.toml change.
 
 PYTHON ?= python3
 # The Python versions requirements.lock installs on (binary wheels for every package): 3.11 is the one the recipes are
@@ -33,7 +34,7 @@ $(STAMP): requirements.lock pyproject.toml
 		echo "       Point PYTHON at one, for example: make $(MAKECMDGOALS) PYTHON=python3.11" >&2; exit 2; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev,lab]" -c requirements.lock
 	@touch $(STAMP)
 
 ## Execute every notebook at $(SCALE) (full or smoke), $(JOBS) at a time, and write build/index.html.
