@@ -9,8 +9,9 @@ Three lines take a grouped table of your own to a checked fit::
 Files
 -----
 table
-    :func:`prepare_grouped` (the table's checks, into :class:`GroupedDoseResponse` arrays), :func:`replicate_cells`
-    and :func:`curve_points` (rows regrouped into replicate cells and distinct doses).
+    :func:`prepare_grouped` (the table's checks, into :class:`GroupedDoseResponse` arrays), :func:`one_curve_arrays`
+    (one curve's data from a table or two arrays), :func:`replicate_cells` and :func:`curve_points` (rows regrouped
+    into replicate cells and distinct doses).
 priors
     :class:`CurvePriors`, :class:`FourPLPriors`, :data:`SIMULATION_PRIORS`, and the default rule scaled from the data
     (:data:`DEFAULT_PRIOR_RULE`, :func:`default_curve_priors`, :func:`default_priors`).
@@ -56,7 +57,13 @@ from recipes_utils.dose_response.priors import (
     default_curve_priors,
     default_priors,
 )
-from recipes_utils.dose_response.table import GroupedDoseResponse, curve_points, prepare_grouped, replicate_cells
+from recipes_utils.dose_response.table import (
+    GroupedDoseResponse,
+    curve_points,
+    one_curve_arrays,
+    prepare_grouped,
+    replicate_cells,
+)
 
 __all__ = [
     "AUTO_MIN_GROUPS",
@@ -79,6 +86,7 @@ __all__ = [
     "interval_coverage",
     "least_squares_four_pl",
     "log_likelihood",
+    "one_curve_arrays",
     "posterior_predictive",
     "predict_curves",
     "prepare_grouped",

@@ -11,10 +11,11 @@ def student_t_logp(value, nu, mu, sigma):
     PyMC computes each row's ``-(nu + 1) / 2 * log1p(r**2 / (nu * sigma**2))``, ``r = value - mu``. Without SVML,
     Numba's code calls the C library for both ``log1p`` and ``log``, once per row, and on this 2-core CPU 400,000
     ``log1p`` took 4.9 ms against 1.9 ms for ``log`` (``benchmarks/log1p_cost.py``): at 400,000 rows the plates
-    recipe's gradient took 7.9 ms with PyMC's ``StudentT`` and 4.8 ms with this (``benchmarks/plate_gradient.py``). Here the row term is
-    ``log(nu * sigma**2 + r**2) - log(nu * sigma**2)``, the second ``log`` computed once. For ``r**2`` far below
-    ``nu * sigma**2`` that difference loses relative precision, not absolute: its error is a few units in the last
-    place of ``log(nu * sigma**2)``, far below what NUTS's energy error or a log density sum can feel.
+    recipe's gradient took 7.9 ms with PyMC's ``StudentT`` and 4.8 ms with this (``benchmarks/plate_gradient.py``).
+    Here the row term is ``log(nu * sigma**2 + r**2) - log(nu * sigma**2)``, the second ``log`` computed once. For
+    ``r**2`` far below ``nu * sigma**2`` that difference loses relative precision, not absolute: its error is a few
+    units in the last place of ``log(nu * sigma**2)``, far below what NUTS's energy error or a log density sum can
+    feel.
     ``tests/test_dose_response.py`` checks value and gradient against ``pm.StudentT`` and SciPy.
     """
     import pytensor.tensor as pt

@@ -1,5 +1,13 @@
 """One 4PL curve: the PyMC model (:func:`four_pl_model`) and drc's least-squares reference fit
-(:func:`least_squares_four_pl`)."""
+(:func:`least_squares_four_pl`).
+
+Both read one curve's data as a table with column names, as the many-curve builder does (without the group column)::
+
+    model = four_pl_model(table, concentration="dose", response="y")
+
+or as two arrays, ``four_pl_model(concentrations, responses)``
+(:func:`~recipes_utils.dose_response.table.one_curve_arrays`).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from recipes_utils.dose_response.priors import CurvePriors, default_curve_priors
-from recipes_utils.dose_response.table import _N_CURVE_PARAMS
+from recipes_utils.dose_response.table import _N_CURVE_PARAMS, one_curve_arrays
 from recipes_utils.models import four_pl
 
 
@@ -28,8 +36,23 @@ def _check_curve_data(concentration, response) -> tuple[np.ndarray, np.ndarray]:
     return conc, y
 
 
-def four_pl_model(concentration, response, *, priors: CurvePriors | None = None):
+def four_pl_model(
+    data=None,
+    response=None,
+    *,
+    concentration=None,
+    log_concentration=None,
+    zero_is_control: bool = False,
+    priors: CurvePriors | None = None,
+):
     """One 4PL curve as a PyMC model, with :func:`default_curve_priors` unless ``priors`` are given.
+
+    The data, in either form (:func:`~recipes_utils.dose_response.table.one_curve_arrays`):
+
+    - a table and its column names, as for ``hierarchical_four_pl`` without ``group``:
+      ``four_pl_model(table, concentration="dose", response="y")`` (or ``log_concentration="log_dose"``; the
+      defaults are ``"concentration"`` and ``"response"``; a concentration of 0 needs ``zero_is_control=True``);
+    - two arrays: ``four_pl_model(concentrations, responses)``.
 
     The template recipe writes this model out cell by cell; this is the same model for code that fits many single
     curves (the drc sweep). The data need at least four finite measurements at two or more distinct positive
@@ -39,7 +62,11 @@ def four_pl_model(concentration, response, *, priors: CurvePriors | None = None)
     """
     import pymc as pm
 
-    conc, y = _check_curve_data(concentration, response)
+    conc, y = one_curve_arrays(
+        data, response, concentration=concentration, log_concentration=log_concentration,
+        zero_is_control=zero_is_control,
+    )  # fmt: skip
+    conc, y = _check_curve_data(conc, y)
     priors = default_curve_priors(conc, y) if priors is None else priors
     if not isinstance(priors, CurvePriors):
         raise TypeError(f"priors must be a CurvePriors, got {type(priors).__name__}")
@@ -57,8 +84,19 @@ def four_pl_model(concentration, response, *, priors: CurvePriors | None = None)
     return model
 
 
-def least_squares_four_pl(concentration, response, *, p0=None):
+def least_squares_four_pl(
+    data=None,
+    response=None,
+    *,
+    concentration=None,
+    log_concentration=None,
+    zero_is_control: bool = False,
+    p0=None,
+):
     """drc-style least-squares 4PL fit (``scipy.optimize.curve_fit``), started from values read off the data.
+
+    The data as for :func:`four_pl_model`: ``least_squares_four_pl(table, concentration="dose", response="y")`` or
+    ``least_squares_four_pl(concentrations, responses)``.
 
     The start: ``top`` the mean response at the lowest dose (the controls, if any), ``bottom`` the mean at the
     highest, ``log_ec50`` where the dose means cross half-way between them (the middle of the log-dose range if they
@@ -74,7 +112,11 @@ def least_squares_four_pl(concentration, response, *, p0=None):
     """
     from scipy.optimize import curve_fit
 
-    conc, y = _check_curve_data(concentration, response)
+    conc, y = one_curve_arrays(
+        data, response, concentration=concentration, log_concentration=log_concentration,
+        zero_is_control=zero_is_control,
+    )  # fmt: skip
+    conc, y = _check_curve_data(conc, y)
     with np.errstate(divide="ignore"):
         x = np.log(conc)
     if p0 is not None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
-from recipes_utils.dose_response.table import prepare_grouped
+from recipes_utils.dose_response.table import one_curve_arrays, prepare_grouped
 
 
 def _check_prior_fields(priors) -> None:
@@ -156,13 +156,16 @@ def _scales(log_conc, response):
     }
 
 
-def default_curve_priors(concentration, response) -> CurvePriors:
+def default_curve_priors(
+    data=None, response=None, *, concentration=None, log_concentration=None, zero_is_control: bool = False
+) -> CurvePriors:
     """Weakly informative priors for one 4PL curve, scaled from the data (the rule of :data:`DEFAULT_PRIOR_RULE`).
 
     Like rstanarm's and brms's defaults they use the data's scale only, not where the curve lies: ``top`` and
     ``bottom`` get the same wide prior around the response's midpoint (so the data decide whether the curve falls
     or rises), ``log_ec50`` is centred on the middle of the tested doses, and the noise scale is the response's sd.
-    ``concentration`` may contain zeros (untreated controls); they count for the response, not the dose range.
+    The data as for :func:`~recipes_utils.dose_response.four_pl_model`: a table and its column names, or two
+    arrays (concentrations, responses). Zeros (untreated controls) count for the response, not the dose range.
 
     Raises
     ------
@@ -170,15 +173,16 @@ def default_curve_priors(concentration, response) -> CurvePriors:
         A constant or non-finite response, negative or non-finite concentrations, or fewer than two distinct
         positive concentrations.
     """
-    conc = np.asarray(concentration, dtype=float)
-    if conc.shape != np.shape(response):
-        raise ValueError(f"concentration and response must have the same shape, got {conc.shape}, {np.shape(response)}")
+    conc, y = one_curve_arrays(
+        data, response, concentration=concentration, log_concentration=log_concentration,
+        zero_is_control=zero_is_control,
+    )  # fmt: skip
     if (conc < 0).any() or not np.isfinite(conc).all():
         raise ValueError("concentrations must be finite and >= 0")
-    if not np.isfinite(np.asarray(response, dtype=float)).all():
+    if not np.isfinite(y).all():
         raise ValueError("response must be finite (no NaN or infinite values)")
     with np.errstate(divide="ignore"):
-        k = _scales(np.log(conc), response)
+        k = _scales(np.log(conc), y)
     return CurvePriors(
         top_mu=k["c"], top_sd=k["R"], bottom_mu=k["c"], bottom_sd=k["R"],
         log_ec50_mu=k["m"], log_ec50_sd=k["w"] / 2, log_hill_mu=0.0, log_hill_sd=1.0, sigma=k["s"],

@@ -7,6 +7,7 @@ replicate cells and distinct (group, dose) points, which the builders use to mak
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
 from typing import NamedTuple
 
 import numpy as np
@@ -54,23 +55,13 @@ def prepare_grouped(
         controls that are absent or dosed, or a table no curve can be fitted to: a constant response, fewer than
         two distinct positive doses. Each message names the column, the rows or the groups at fault.
     """
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"data must be a pandas DataFrame (one row per measurement), got {type(data).__name__}")
-    if concentration is not None and log_concentration is not None:
-        raise ValueError("give the dose as concentration or as log_concentration, not both")
-    if concentration is None and log_concentration is None:
-        concentration = "concentration"
-    dose_col = concentration if concentration is not None else log_concentration
-    missing = [c for c in (group, dose_col, response) if c not in data.columns]
-    if missing:
-        raise ValueError(f"data lacks column(s) {missing}; it has {list(data.columns)}")
-    repeated = [c for c in dict.fromkeys((group, dose_col, response)) if (data.columns == c).sum() > 1]
-    if repeated:
-        raise ValueError(
-            f"data has more than one column named {repeated}: rename them so that one name means one column"
-        )
-    if len(data) == 0:
-        raise ValueError("data has no rows")
+    concentration, dose_col = _check_table(
+        data,
+        response=response,
+        concentration=concentration,
+        log_concentration=log_concentration,
+        others={"group": group},
+    )
     if data[group].isna().any():
         raise ValueError(f"column {group!r} has {int(data[group].isna().sum())} missing group label(s)")
     shared = np.zeros(len(data), dtype=bool)
@@ -80,57 +71,8 @@ def prepare_grouped(
         shared = (data[group] == shared_controls).to_numpy()
         if not shared.any():
             raise ValueError(f"shared_controls={shared_controls!r}: no row of column {group!r} has that label")
-
-    def numeric(col: str) -> np.ndarray:
-        values = pd.to_numeric(data[col], errors="coerce").to_numpy(dtype=float)
-        bad = np.flatnonzero(np.isnan(values))
-        if len(bad):
-            examples = data[col].iloc[bad[:3]].tolist()
-            raise ValueError(
-                f"column {col!r} must be numeric with no missing values; {len(bad)} row(s) are not "
-                f"(first at positions {bad[:3].tolist()}: {examples})"
-            )
-        return values
-
-    if pd.api.types.is_bool_dtype(data[response]) or pd.api.types.infer_dtype(data[response], skipna=True) == "boolean":
-        raise TypeError(
-            f"column {response!r} is boolean: a yes/no response needs a binomial model, not the 4PL with Normal noise"
-        )
-    y = numeric(response)
-    if not np.isfinite(y).all():
-        raise ValueError(f"column {response!r} has infinite values")
-    if concentration is not None:
-        conc = numeric(concentration)
-        if np.isinf(conc).any():
-            raise ValueError(f"column {concentration!r} has infinite values")
-        negative = np.flatnonzero(conc < 0)
-        if len(negative):
-            raise ValueError(
-                f"column {concentration!r} has {len(negative)} negative concentration(s) "
-                f"(first at positions {negative[:3].tolist()}); concentrations must be >= 0"
-            )
-        dosed = np.flatnonzero(shared & (conc != 0))
-        if len(dosed):
-            raise ValueError(
-                f"{len(dosed)} shared control row(s) (group {shared_controls!r}) have a non-zero concentration "
-                f"(first at positions {dosed[:3].tolist()}): shared controls must be untreated"
-            )
-        zero = (conc == 0) & ~shared
-        if zero.any() and not zero_is_control:
-            raise ValueError(
-                f"column {concentration!r} has {int(zero.sum())} zero concentration(s): the model works on log "
-                "concentration, where 0 is -inf. If these are untreated controls, pass zero_is_control=True "
-                "(they then sit exactly at the curve's top); otherwise remove them. Concentrations must be > 0."
-            )
-        with np.errstate(divide="ignore"):
-            log_conc = np.log(conc)
-    else:
-        log_conc = numeric(log_concentration)
-        if not np.isfinite(log_conc).all():
-            raise ValueError(
-                f"column {log_concentration!r} has infinite values; give controls as concentration 0 "
-                "through `concentration=` with zero_is_control=True"
-            )
+    y = _read_response(data, response)
+    log_conc = _read_dose(data, concentration, log_concentration, zero_is_control, shared, shared_controls)[1]
     dosed_values = np.unique(log_conc[np.isfinite(log_conc)])
     if len(dosed_values) == 0:
         raise ValueError(f"column {dose_col!r} has no positive dose: every row is an untreated control")
@@ -156,6 +98,162 @@ def prepare_grouped(
             f"{shown}{' ...' if len(small) > 5 else ''}. Drop them or pool them with similar groups."
         )
     return GroupedDoseResponse(codes.astype("int64"), labels, log_conc, y, shared)
+
+
+def _check_table(data, *, response, concentration, log_concentration, others: dict | None = None) -> tuple:
+    """Check that ``data`` is a DataFrame with rows and one column of each name it is read by; returns the
+    concentration column (``"concentration"`` when no dose column is named) and the dose column."""
+    others = others or {}
+    if not isinstance(data, pd.DataFrame):
+        raise TypeError(f"data must be a pandas DataFrame (one row per measurement), got {type(data).__name__}")
+    if concentration is not None and log_concentration is not None:
+        raise ValueError("give the dose as concentration or as log_concentration, not both")
+    if concentration is None and log_concentration is None:
+        concentration = "concentration"
+    dose_col = concentration if concentration is not None else log_concentration
+    roles = {**others, "dose": dose_col, "response": response}
+    for role, name in roles.items():
+        if not isinstance(name, Hashable):
+            raise TypeError(f"with a table, give the {role} as a column name, got a {type(name).__name__}")
+    names = tuple(roles.values())
+    if len(set(names)) < len(names):
+        raise ValueError(f"{', '.join(roles)} must be different columns, got {names}: one column cannot play two roles")
+    missing = [c for c in names if c not in data.columns]
+    if missing:
+        raise ValueError(f"data lacks column(s) {missing}; it has {list(data.columns)}")
+    repeated = [c for c in dict.fromkeys(names) if (data.columns == c).sum() > 1]
+    if repeated:
+        raise ValueError(
+            f"data has more than one column named {repeated}: rename them so that one name means one column"
+        )
+    if len(data) == 0:
+        raise ValueError("data has no rows")
+    return concentration, dose_col
+
+
+def _numeric(data: pd.DataFrame, col) -> np.ndarray:
+    values = pd.to_numeric(data[col], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(np.isnan(values))
+    if len(bad):
+        examples = data[col].iloc[bad[:3]].tolist()
+        raise ValueError(
+            f"column {col!r} must be numeric with no missing values; {len(bad)} row(s) are not "
+            f"(first at positions {bad[:3].tolist()}: {examples})"
+        )
+    return values
+
+
+def _read_response(data: pd.DataFrame, response) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(data[response]) or pd.api.types.infer_dtype(data[response], skipna=True) == "boolean":
+        raise TypeError(
+            f"column {response!r} is boolean: a yes/no response needs a binomial model, not the 4PL with Normal noise"
+        )
+    y = _numeric(data, response)
+    if not np.isfinite(y).all():
+        raise ValueError(f"column {response!r} has infinite values")
+    return y
+
+
+def _read_dose(data, concentration, log_concentration, zero_is_control, shared=None, shared_controls=None):
+    """The dose column's values as given and the log concentrations (-inf for an untreated control)."""
+    shared = np.zeros(len(data), dtype=bool) if shared is None else shared
+    if log_concentration is not None:
+        log_conc = _numeric(data, log_concentration)
+        if not np.isfinite(log_conc).all():
+            raise ValueError(
+                f"column {log_concentration!r} has infinite values; give controls as concentration 0 "
+                "through `concentration=` with zero_is_control=True"
+            )
+        return log_conc, log_conc
+    conc = _numeric(data, concentration)
+    if np.isinf(conc).any():
+        raise ValueError(f"column {concentration!r} has infinite values")
+    negative = np.flatnonzero(conc < 0)
+    if len(negative):
+        raise ValueError(
+            f"column {concentration!r} has {len(negative)} negative concentration(s) "
+            f"(first at positions {negative[:3].tolist()}); concentrations must be >= 0"
+        )
+    dosed = np.flatnonzero(shared & (conc != 0))
+    if len(dosed):
+        raise ValueError(
+            f"{len(dosed)} shared control row(s) (group {shared_controls!r}) have a non-zero concentration "
+            f"(first at positions {dosed[:3].tolist()}): shared controls must be untreated"
+        )
+    zero = (conc == 0) & ~shared
+    if zero.any() and not zero_is_control:
+        raise ValueError(
+            f"column {concentration!r} has {int(zero.sum())} zero concentration(s): the model works on log "
+            "concentration, where 0 is -inf. If these are untreated controls, pass zero_is_control=True "
+            "(they then sit exactly at the curve's top); otherwise remove them. Concentrations must be > 0."
+        )
+    with np.errstate(divide="ignore"):
+        return conc, np.log(conc)
+
+
+def one_curve_arrays(
+    data=None,
+    response=None,
+    *,
+    concentration=None,
+    log_concentration=None,
+    zero_is_control: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One curve's concentrations and responses as float arrays, from a table or from two arrays.
+
+    The one-curve functions (:func:`~recipes_utils.dose_response.four_pl_model`,
+    :func:`~recipes_utils.dose_response.least_squares_four_pl`,
+    :func:`~recipes_utils.dose_response.default_curve_priors`) read their data through this, in either form:
+
+    - a table, as :func:`prepare_grouped` reads one (without the group column): ``data`` a DataFrame,
+      ``response`` (default ``"response"``) and ``concentration`` (default ``"concentration"``) or
+      ``log_concentration`` column names; a concentration of 0 needs ``zero_is_control=True``;
+    - two arrays: ``data`` the concentrations (or ``concentration=`` by keyword) and ``response`` the responses,
+      of the same length; a concentration of 0 is an untreated control.
+
+    Returns the concentrations (0 for a control; from ``log_concentration`` the exponential) and the responses.
+    Raises TypeError or ValueError naming what is wrong: a missing or repeated column, a column name given without
+    a table, arrays of different lengths.
+    """
+    if isinstance(data, pd.DataFrame):
+        if response is None:
+            response = "response"
+        concentration, _ = _check_table(
+            data, response=response, concentration=concentration, log_concentration=log_concentration
+        )
+        y = _read_response(data, response)
+        values, _ = _read_dose(data, concentration, log_concentration, zero_is_control)
+        conc = values if log_concentration is None else np.exp(values)
+        return conc, y
+    if isinstance(data, Mapping):
+        raise TypeError(
+            f"data must be a pandas DataFrame (a table) or an array of concentrations, got a {type(data).__name__}"
+        )
+    if log_concentration is not None:
+        raise TypeError("log_concentration= names a column of a table; data is not a DataFrame: pass concentrations")
+    if data is None:
+        if concentration is None:
+            raise TypeError("give a table (data=DataFrame), or the concentrations and the responses")
+        data = concentration
+    elif concentration is not None:
+        raise TypeError(
+            "concentration= names a column of a table, but data is not a DataFrame: give the concentrations as data "
+            "(or as concentration=), not both"
+        )
+    if response is None:
+        raise TypeError("the responses are missing: with an array of concentrations, pass the responses as response")
+    for role, values in (("concentration", data), ("response", response)):
+        if isinstance(values, str):
+            raise TypeError(
+                f"{role} is a column name ({values!r}), but data is not a DataFrame: pass the table as data"
+            )
+    conc = np.asarray(data, dtype=float)
+    y = np.asarray(response, dtype=float)
+    if conc.ndim != 1 or conc.shape != y.shape:
+        raise ValueError(
+            f"concentration and response must be 1-D of the same length, got shapes {conc.shape} and {y.shape}"
+        )
+    return conc, y
 
 
 def _check_rows(group_idx, log_conc, response=None):
