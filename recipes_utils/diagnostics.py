@@ -47,7 +47,8 @@ def check_nuts(
     Raises
     ------
     ConvergenceError
-        Listing every parameter outside the limits and the number of divergences.
+        Listing every parameter outside the limits and the number of divergences, then what to try for each kind
+        of failure (divergences, r-hat, ESS).
     ValueError
         If there is a single chain (r-hat needs at least two), no posterior, or no divergence record to check.
     """
@@ -64,22 +65,46 @@ def check_nuts(
         )
     # Unrounded: az.summary rounds to 2 decimals by default, which would let an r-hat of 1.014 pass as 1.01.
     summary = az.summary(idata, var_names=var_names, kind="diagnostics", round_to="none")
-    problems = []
+    problems, advice = [], {}
     bad = summary[~(summary["r_hat"] <= max_rhat)]
     if len(bad):
         problems.append(f"r_hat > {max_rhat}: " + _fmt(bad["r_hat"]))
+        advice["r_hat"] = _ADVICE["r_hat"]
     bad = summary[~(summary["ess_bulk"] >= min_ess_bulk)]
     if len(bad):
         problems.append(f"ess_bulk < {min_ess_bulk}: " + _fmt(bad["ess_bulk"]))
+        advice["ess"] = _ADVICE["ess"]
     bad = summary[~(summary["ess_tail"] >= min_ess_tail)]
     if len(bad):
         problems.append(f"ess_tail < {min_ess_tail}: " + _fmt(bad["ess_tail"]))
+        advice["ess"] = _ADVICE["ess"]
     n_div = int(np.asarray(idata.sample_stats["diverging"]).sum()) if has_divergences else 0
     if max_divergences is not None and n_div > max_divergences:
         problems.append(f"{n_div} divergent transitions (at most {max_divergences} allowed)")
+        advice = {"divergences": _ADVICE["divergences"], **advice}  # first: the other numbers are suspect until fixed
     if problems:
-        raise ConvergenceError("NUTS fit failed its checks:\n- " + "\n- ".join(problems))
+        raise ConvergenceError(
+            "NUTS fit failed its checks:\n- "
+            + "\n- ".join(problems)
+            + "\nWhat to try:\n- "
+            + "\n- ".join(advice.values())
+        )
     return summary
+
+
+#: What :func:`check_nuts`'s error suggests, per kind of failure.
+_ADVICE = {
+    "divergences": (
+        "divergences: raise target_accept (0.95, then 0.99); for a hierarchical model, switch the parameterisation "
+        "(non-centred for few points per curve, centred for many: hierarchical_four_pl(..., parameterization=...)); "
+        "or check the data for a shape the model cannot follow"
+    ),
+    "r_hat": (
+        "r_hat: run longer chains (more draws); look at the trace and rank plots of the parameters named above "
+        "(az.plot_trace, az.plot_rank); chains that settle in different places mean several modes"
+    ),
+    "ess": "low ESS: more draws, or a reparameterisation that makes the named parameters less correlated",
+}
 
 
 def _fmt(series: pd.Series, limit: int = 8) -> str:
