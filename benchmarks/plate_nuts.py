@@ -10,7 +10,7 @@ measures the first, for each ``parameterization:mass`` pair in ``--configs``. Ma
 log EC50 and top are correlated). Parameterisations: ``centered`` and ``decorrelated`` (the centred model sampled in
 each curve's own basis, fitted to the data by ``curve_preconditioner``; see ``hierarchical_four_pl``). ``--float32``
 samples with PyTensor's floatX set to float32 (the model and gradient in single precision; the plate offsets
-are then written out, see ``benchmarks/zerosum_float32_repro.py``). The data: ``simulate_dose_response`` with plates and 1% outliers; the model: ``hierarchical_four_pl(...,
+are then written out, see ``benchmarks/investigations/zerosum_float32_repro.py``). The data: ``simulate_dose_response`` with plates and 1% outliers; the model: ``hierarchical_four_pl(...,
 plate="plate")``, Normal likelihood by default (the outliers stay in: the question is the sampler, not the fit;
 ``--likelihood student_t`` for the plates recipe's robust model, its degrees of freedom estimated).
 ``--curve-at`` chooses where the 4PL is evaluated (``hierarchical_four_pl``'s ``curve_at``, default here ``points``;

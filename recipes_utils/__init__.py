@@ -22,7 +22,8 @@ inference
     Fitting as the recipes do it: ``sample_nuts`` (nutpie), ``sample_numpyro`` (JAX), ``fit_advi``, ``show_progress``
     (``RECIPES_PROGRESS``).
 compile_cache
-    ``cacheable_compiles``: a ``with`` block in which PyTensor's Numba disk cache finds a model again in the next process.
+    ``cacheable_compiles``: a ``with`` block in which PyTensor's Numba disk cache finds a model again in the next
+    process.
 nutpie_cache
     ``compile_pymc_model_numba``: nutpie's compile with its C callbacks cached on disk; ``callback_cache_hits``.
 diagnostics

@@ -11,7 +11,7 @@ A graph that changed from process to process.
     addresses, which change from process to process; so did the compiled graph (``Eq(len_a, len_b)`` in one process,
     ``Eq(len_b, len_a)`` in the next), its key, and the cache missed. Every per-measurement model (three data arrays
     of the same unknown length meet in its likelihood) was compiled from scratch in every new process
-    (``benchmarks/compile_cache.py``). PyTensor fixed it in 3.0.3 (pymc-devs/pytensor commit e0ea071,
+    (``benchmarks/investigations/compile_cache.py``). PyTensor fixed it in 3.0.3 (pymc-devs/pytensor commit e0ea071,
     "Make broadcast_shape_iter deterministic"), which PyMC 5.28.5, the last PyMC for Python 3.11, cannot use (it
     requires PyTensor < 2.39). Inside the block the same function iterates its variables in the order they were given.
 A digamma without a key.

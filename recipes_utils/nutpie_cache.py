@@ -14,9 +14,9 @@ data variable's dtype and rank, and registers them in PyTensor's Numba cache (it
 key made of the wrapper's source, PyTensor's own key for the function it wraps (the log density, or the expand
 function), the sizes, the data variables' names, dtypes and ranks, and the nutpie, Numba, llvmlite, PyTensor and NumPy
 versions. A model compiled before, in any process, then loads both wrappers from disk.
-``benchmarks/nutpie_callback_cache.py`` measures what it saves; ``tests/test_nutpie_cache.py`` checks that the
-density, the gradient and the draws are nutpie's, and that a second process loads the wrappers from the cache and
-computes the same density with them.
+``benchmarks/investigations/nutpie_callback_cache.py`` measures what it saves; ``tests/test_nutpie_cache.py`` checks
+that the density, the gradient and the draws are nutpie's, and that a second process loads the wrappers from the cache
+and computes the same density with them.
 
 Where PyTensor gives no cache key (its Numba cache switched off, or an Op it cannot cache), or a cache entry cannot be
 read, the wrappers are compiled without caching, as nutpie does. The rest copies nutpie's ``compile_pymc_model`` with

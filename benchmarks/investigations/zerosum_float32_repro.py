@@ -1,6 +1,6 @@
 """Why every NUTS draw diverged when the plate model ran in float32: a reproducer (PyMC's ZeroSumNormal).
 
-    .venv/bin/python benchmarks/zerosum_float32_repro.py
+    .venv/bin/python benchmarks/investigations/zerosum_float32_repro.py
 
 PyMC's ``ZeroSumNormal`` log density (``pymc/distributions/multivariate.py``, ``zerosumnormal_logp``) checks that the
 values sum to zero with ``pt.isclose(mean, 0, atol=1e-9)``, whatever ``floatX`` is. Its own transform maps the ``n - 1``

@@ -1,7 +1,7 @@
 """Why a fresh and a cached PyTensor/Numba compile draw different samples from the same seed: a reproducer.
 
-    .venv/bin/python benchmarks/numba_cache_fastmath_repro.py
-    REPRO_EXTRA_FLAGS=numba__fastmath=False .venv/bin/python benchmarks/numba_cache_fastmath_repro.py
+    .venv/bin/python benchmarks/investigations/numba_cache_fastmath_repro.py
+    REPRO_EXTRA_FLAGS=numba__fastmath=False .venv/bin/python benchmarks/investigations/numba_cache_fastmath_repro.py
 
 Pure PyTensor, no PyMC. It runs itself twice in subprocesses that share a new, empty PyTensor compile directory:
 the first compiles the function afresh, the second loads it from PyTensor's Numba disk cache. Same graph, same

@@ -1,6 +1,6 @@
 """What caching nutpie's C callbacks saves: nutpie.compile_pymc_model against recipes_utils.nutpie_cache.
 
-    .venv/bin/python benchmarks/nutpie_callback_cache.py [--models template,hierarchical_3k]
+    .venv/bin/python benchmarks/investigations/nutpie_callback_cache.py [--models template,hierarchical_3k]
 
 For each model, in one new PyTensor compile directory, four fresh Python processes in a row, as notebook kernels
 would be:
@@ -32,13 +32,15 @@ from pathlib import Path
 
 import pandas as pd
 
-OUT = Path(__file__).resolve().parent / "results" / "nutpie_callback_cache.csv"
+OUT = Path(__file__).resolve().parents[1] / "results" / "nutpie_callback_cache.csv"
 RUNS = ("nutpie, empty cache", "nutpie, warm cache", "cached callbacks, first", "cached callbacks, warm")
 
 
 def one(name, run):
     """Run in a child process: compile, sample; print a JSON row."""
     import nutpie
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for nutpie_backends
     from nutpie_backends import build
 
     from recipes_utils.nutpie_cache import callback_cache_hits, compile_pymc_model_numba

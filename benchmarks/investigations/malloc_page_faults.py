@@ -1,7 +1,7 @@
 """Page faults in per-measurement NUTS: glibc's malloc settings against the Student-t gradient's cost.
 
-    .venv/bin/python benchmarks/malloc_page_faults.py [--likelihood student_t] [--obs 400000] [--groups 3000]
-        [--plates 500] [--tune 60] [--draws 20]
+    .venv/bin/python benchmarks/investigations/malloc_page_faults.py [--likelihood student_t] [--obs 400000]
+        [--groups 3000] [--plates 500] [--tune 60] [--draws 20]
 
 At 400,000 measurements the Student-t model's full NUTS run (``benchmarks/plate_nuts.py``, 4 chains on 2 cores) spent
 35 ms of a core per gradient, against 25.6 ms for one call in ``benchmarks/plate_gradient.py``, and ``/usr/bin/time -v``
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-OUT = Path(__file__).resolve().parent / "results" / "malloc_page_faults.csv"
+OUT = Path(__file__).resolve().parents[1] / "results" / "malloc_page_faults.csv"
 SETTINGS = {
     "default": {},
     "keep": {"MALLOC_MMAP_THRESHOLD_": str(32 * 2**20), "MALLOC_TRIM_THRESHOLD_": str(2 * 2**30),

@@ -1,6 +1,6 @@
 """What one ``log1p`` costs in Numba on this CPU, against ``log``, a division and a product.
 
-    .venv/bin/python benchmarks/log1p_cost.py [--n 400000] [--calls 200] [--out CSV]
+    .venv/bin/python benchmarks/investigations/log1p_cost.py [--n 400000] [--calls 200] [--out CSV]
 
 PyMC's ``StudentT`` density takes ``log1p(r**2 / (nu * sigma**2))`` per row; PyTensor's Numba backend compiles that to
 a call of the C library's ``log1p`` per element (no vectorised ``log1p`` without Intel's SVML, which PyPI's llvmlite
@@ -21,7 +21,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-OUT = Path(__file__).resolve().parent / "results" / "log1p_cost.csv"
+OUT = Path(__file__).resolve().parents[1] / "results" / "log1p_cost.csv"
 
 
 @numba.njit(fastmath=True)

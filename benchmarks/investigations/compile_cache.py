@@ -1,6 +1,6 @@
 """Why PyTensor's Numba disk cache missed the per-measurement and Student-t models, and what the fixes save.
 
-    .venv/bin/python benchmarks/compile_cache.py
+    .venv/bin/python benchmarks/investigations/compile_cache.py
 
 1. The mechanism, in one process, pure PyTensor. ``broadcast_shape`` of three vectors of unknown length builds
    ``Assert(len_ref, all(len_ref == len_other, ...))``, and PyTensor 2.38 picks ``len_ref`` by iterating a ``set`` of
@@ -29,7 +29,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-OUT = Path(__file__).parent / "results" / "compile_cache.csv"
+OUT = Path(__file__).resolve().parents[1] / "results" / "compile_cache.csv"
 N_PROCESSES = 3
 MODELS = ("per-measurement 4PL", "plates, Student-t")
 
