@@ -1,10 +1,12 @@
 """4-parameter logistic (4PL) dose-response models: one curve or many, from a tidy table.
 
-Three lines take a grouped table of your own to a checked fit::
+Two lines take a grouped table of your own to a checked fit::
 
     model = hierarchical_four_pl(table, group="compound", concentration="dose", response="y")
-    fit = sample_nuts(model, seed=1)                  # recipes_utils.inference
-    check_nuts(fit.idata)                             # recipes_utils.diagnostics
+    fit = fit_curves(model, seed=1)   # NUTS at target_accept 0.95, once more at 0.99 if it diverged; then checked
+    fit.idata                         # the trace, for arviz
+
+and one curve the same way, ``four_pl_model(table, concentration="dose", response="y")``.
 
 Files
 -----
@@ -23,6 +25,9 @@ basis
     The decorrelated parameterisation's per-curve basis (:func:`curve_preconditioner`).
 likelihoods
     Observation densities beyond PyMC's own (:func:`student_t_logp`).
+fit
+    :func:`fit_curves` (NUTS by the documented target-acceptance rule, then the convergence checks) and the
+    :class:`CurveFit` it returns.
 predict
     :func:`log_likelihood` (for LOO), :func:`posterior_predictive`, :func:`predict_curves` (new doses, new groups).
 checks
@@ -35,6 +40,7 @@ needs no file name.
 
 from recipes_utils.dose_response.basis import curve_preconditioner
 from recipes_utils.dose_response.checks import advi_psis_khat, group_psis_khat, interval_coverage
+from recipes_utils.dose_response.fit import CurveFit, fit_curves
 from recipes_utils.dose_response.hierarchical import (
     AUTO_MIN_GROUPS,
     AUTO_MIN_POINTS,
@@ -71,6 +77,7 @@ __all__ = [
     "CURVE_PARAMS",
     "DEFAULT_PRIOR_RULE",
     "SIMULATION_PRIORS",
+    "CurveFit",
     "CurvePriors",
     "FourPLPriors",
     "GroupedDoseResponse",
@@ -80,6 +87,7 @@ __all__ = [
     "curve_preconditioner",
     "default_curve_priors",
     "default_priors",
+    "fit_curves",
     "four_pl_model",
     "group_psis_khat",
     "hierarchical_four_pl",
