@@ -22,7 +22,7 @@ TEST_BLAS_THREADS ?= 1
 # Notebooks make run executes at a time (the runner gives every kernel one OpenBLAS thread; README, "How long things take")
 JOBS ?= 2
 
-.PHONY: run test notebooks lab new reproducible screenshots check-lab check-pythons install lock clean
+.PHONY: run test notebooks lab new reproducible benchmarks-page screenshots check-lab check-pythons install lock clean
 
 install: $(STAMP)
 
@@ -58,6 +58,10 @@ notebooks: $(STAMP)
 ## Execute every notebook twice at smoke scale and compare their headline figures (seeds fixed everywhere).
 reproducible: $(STAMP)
 	MPLBACKEND=Agg $(BIN)/python -m recipes_utils.reproduce --scale smoke
+
+## Write docs/benchmarks.md from benchmarks/results/*.csv (the latest row per configuration; a test checks it is current).
+benchmarks-page: $(STAMP)
+	$(BIN)/python -m recipes_utils.measurements
 
 ## Screenshots of the rendered book with headless Chromium (Debian: apt install chromium), after make run.
 screenshots:

@@ -15,9 +15,6 @@ the lower limits between mixtures). Writes benchmarks/results/acid_target_accept
 from __future__ import annotations
 
 import argparse
-import datetime
-import os
-import platform
 from pathlib import Path
 
 import arviz as az
@@ -26,6 +23,7 @@ import pandas as pd
 from recipes_utils.data import load_drc
 from recipes_utils.dose_response import hierarchical_four_pl
 from recipes_utils.inference import sample_nuts
+from recipes_utils.measurements import append_rows
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGETS = (0.95, 0.99)
@@ -55,11 +53,10 @@ def main() -> None:
                 "max_rhat": float(diag["r_hat"].max()), "min_ess_bulk": float(diag["ess_bulk"].min()),
                 "steps_per_draw": fit.steps_per_draw, "seconds": fit.seconds,
                 "bottom_sd_quantiles_of_divergences": " ".join(f"{q:.2f}" for q in quantiles),
-                "date": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             })  # fmt: skip
             print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
-    table.to_csv(args.out, index=False)
+    append_rows(table, args.out)
     summary = table.groupby("target_accept").agg(
         fits=("seed", "size"),
         fits_with_divergences=("divergences", lambda d: int((d > 0).sum())),

@@ -13,8 +13,6 @@ in benchmarks/results/bnn_covtype.csv. Goal (issue 6): the full run within 10 mi
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 import warnings
 from pathlib import Path
@@ -26,6 +24,7 @@ from sklearn.model_selection import train_test_split
 
 from recipes_utils.covtype import prepare_covtype
 from recipes_utils.diagnostics import ELBOConvergence
+from recipes_utils.measurements import append_rows
 from recipes_utils.models import bayesian_neural_network, bnn_proba
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -88,10 +87,8 @@ def main(argv=None):
         )
         out = RESULTS / "bnn_covtype.csv"
     df = pd.DataFrame(rows)
-    df["date"] = time.strftime("%Y-%m-%d")
-    df["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
     out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out, index=False)
+    append_rows(df, out)
     print(f"wrote {out.name}")
 
 

@@ -11,8 +11,6 @@ writes benchmarks/results/covtype_softmax_advi.csv. Goal (issue 5): <= 2 minutes
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 import warnings
 from pathlib import Path
@@ -23,6 +21,7 @@ import pymc as pm
 
 from recipes_utils.covtype import prepare_covtype
 from recipes_utils.diagnostics import ELBOConvergence
+from recipes_utils.measurements import append_rows
 from recipes_utils.models import softmax_regression, softmax_regression_proba
 
 OUT = Path(__file__).resolve().parent / "results" / "covtype_softmax_advi.csv"
@@ -65,10 +64,8 @@ def main(argv=None):
         print(f"seed {rep}: {seconds:.0f} s, converged at {conv.converged_at}, held-out accuracy {acc:.4f}")
     df = pd.DataFrame(rows)
     df["n_train"] = len(split.y_train)
-    df["date"] = time.strftime("%Y-%m-%d")
-    df["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(args.out, index=False)
+    append_rows(df, args.out)
     med = df["seconds"].median()
     verdict = "met" if med <= GOAL_SECONDS else f"NOT met ({med / GOAL_SECONDS:.1f}x the goal)"
     print(f"median {med:.0f} s, {df['iterations'].median():.0f} iterations; goal <= {GOAL_SECONDS} s: {verdict}")

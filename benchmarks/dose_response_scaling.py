@@ -24,8 +24,6 @@ Goals (issue 3) on 2 cores at 400,000 / 3,000: ADVI converged in <= 2 minutes wi
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 import warnings
 from pathlib import Path
@@ -48,6 +46,7 @@ from recipes_utils.dose_response import (
     hierarchical_four_pl,
     interval_coverage,
 )
+from recipes_utils.measurements import append_rows, read_rows
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GOAL_ADVI_S, GOAL_NUTS_S = 120, 3600
@@ -126,12 +125,13 @@ def main(argv=None):
     sizes = [tuple(int(v) for v in s.split(":")) for s in args.sizes.split(",")]
 
     rows = []
+    previous = read_rows(args.out)  # earlier runs' rows: each save below writes them, then this run's
 
     def record(method, n_obs, n_groups, row):
         rows.append({"method": method, "n_obs": n_obs, "n_groups": n_groups, **row})
         shown = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in row.items()}
         print(f"{n_obs:>7} / {n_groups:<5} {method:<15} {shown}", flush=True)
-        pd.DataFrame(rows).to_csv(args.out, index=False)  # keep what we have if a later fit is interrupted
+        append_rows(pd.DataFrame(rows), args.out, previous=previous)  # kept if a later fit is interrupted
 
     for n_obs, n_groups in sizes:
         sim = simulate_dose_response(n_groups, n_obs, seed=1)
@@ -158,9 +158,7 @@ def main(argv=None):
             record("advi_minibatch", n_obs, n_groups, mb_row)
 
     df = pd.DataFrame(rows)
-    df["date"] = time.strftime("%Y-%m-%d")
-    df["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
-    df.to_csv(args.out, index=False)
+    append_rows(df, args.out, previous=previous)
     plot(df, args.out.with_suffix(".png"))
 
     big = df[df["n_obs"] == df["n_obs"].max()].set_index("method")

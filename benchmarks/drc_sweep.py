@@ -26,9 +26,6 @@ Writes benchmarks/results/drc_sweep.csv (smoke: drc_sweep_smoke.csv).
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +37,7 @@ import pandas as pd
 from recipes_utils.data import load_drc
 from recipes_utils.dose_response import four_pl_model, hierarchical_four_pl, least_squares_four_pl
 from recipes_utils.inference import sample_nuts
+from recipes_utils.measurements import append_rows
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -221,10 +219,8 @@ def main(argv=None):
                   f"{r['ec50_high']:.4g}], least squares {r['lsq_ec50']:.4g} {'inside' if r['lsq_inside'] else 'OUTSIDE'}",
                   flush=True)  # fmt: skip
     df = pd.DataFrame(rows)
-    df["date"] = time.strftime("%Y-%m-%d")
-    df["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
     out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(out, index=False)
+    append_rows(df, out)
     print(f"wrote {out}")
     return df
 

@@ -12,8 +12,6 @@ benchmarks/results/gp_vs_sklearn.csv. Goal (issue 4): ratio <= 1 at n = 5,000.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel
 
 from recipes_utils import gp
+from recipes_utils.measurements import append_rows
 
 OUT = Path(__file__).resolve().parent / "results" / "gp_vs_sklearn.csv"
 
@@ -71,10 +70,8 @@ def main(argv=None):
         )
 
     df = pd.DataFrame(rows)
-    df["date"] = time.strftime("%Y-%m-%d")
-    df["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(args.out, index=False)
+    append_rows(df, args.out)
     largest = df.iloc[-1]
     verdict = "met" if largest["ratio"] <= 1 else f"NOT met ({largest['ratio']:.2f}x scikit-learn's time)"
     print(f"goal (no slower than scikit-learn at n={int(largest['n_train'])}): {verdict}")

@@ -21,8 +21,6 @@ benchmarks/results/hierarchical_nuts_basis.csv.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import resource
 import time
 from pathlib import Path
@@ -33,6 +31,7 @@ import pandas as pd
 from recipes_utils.data import simulate_dose_response
 from recipes_utils.dose_response import CURVE_PARAMS, SIMULATION_PRIORS, hierarchical_four_pl, interval_coverage
 from recipes_utils.inference import sample_nuts
+from recipes_utils.measurements import append_rows
 
 OUT = Path(__file__).resolve().parent / "results" / "hierarchical_nuts_basis.csv"
 
@@ -64,7 +63,6 @@ def main(argv=None):
     summary = az.summary(fit.idata, kind="diagnostics", round_to="none")
     coverage = interval_coverage(fit.idata.posterior, sim.truth[list(CURVE_PARAMS)], prob=0.94)
     row = {
-        "date": time.strftime("%Y-%m-%d"),
         "n_obs": n_obs, "n_groups": n_groups, "parameterization": args.parameterization,
         "chains": args.chains, "tune": args.tune, "draws": args.draws, "seed": args.seed,
         "build_seconds": build_seconds, "seconds": fit.seconds, "compile_seconds": fit.compile_seconds,
@@ -74,13 +72,9 @@ def main(argv=None):
         "min_ess_bulk": float(summary["ess_bulk"].min()), "min_ess_tail": float(summary["ess_tail"].min()),
         "coverage_log_ec50": float(coverage["log_ec50"]),
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
     }  # fmt: skip
     print({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
-    table = pd.DataFrame([row])
-    if args.out.exists():
-        table = pd.concat([pd.read_csv(args.out), table], ignore_index=True)
-    table.to_csv(args.out, index=False)
+    append_rows(pd.DataFrame([row]), args.out)
 
 
 if __name__ == "__main__":

@@ -24,9 +24,6 @@ Writes benchmarks/results/minibatch_advi.csv.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import time
 import warnings
 from pathlib import Path
 
@@ -36,6 +33,7 @@ import pandas as pd
 from recipes_utils.data import simulate_dose_response
 from recipes_utils.dose_response import CURVE_PARAMS, SIMULATION_PRIORS, hierarchical_four_pl, interval_coverage
 from recipes_utils.inference import fit_advi
+from recipes_utils.measurements import append_rows, read_rows
 
 OUT = Path(__file__).resolve().parent / "results" / "minibatch_advi.csv"
 RUNS = [
@@ -59,6 +57,7 @@ def main(argv=None):
     sim = simulate_dose_response(n_groups, n_obs, seed=1)
     truth = sim.truth[list(CURVE_PARAMS)]
     rows, reference = [], None
+    previous = read_rows(args.out)  # earlier runs' rows: each save below writes them, then this run's
     for label, batch, max_steps, stop, decay in RUNS:
         model = hierarchical_four_pl(
             sim.data, priors=SIMULATION_PRIORS, parameterization="centered", aggregate=batch is None,
@@ -88,12 +87,10 @@ def main(argv=None):
             f"error {row['error_from_truth_in_sd']:.2f} sd",
             flush=True,
         )
-        pd.DataFrame(rows).to_csv(args.out, index=False)
+        append_rows(pd.DataFrame(rows), args.out, previous=previous)  # kept if a later fit is interrupted
     df = pd.DataFrame(rows)
     df["n_obs"], df["n_groups"] = n_obs, n_groups
-    df["date"] = time.strftime("%Y-%m-%d")
-    df["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
-    df.to_csv(args.out, index=False)
+    append_rows(df, args.out, previous=previous)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
+
+from recipes_utils.measurements import stamp
 
 OUT = Path(__file__).resolve().parent / "results" / "nutpie_backends.csv"
 
@@ -164,8 +165,7 @@ def main(argv=None):
                     flush=True,
                 )
     df = pd.DataFrame(rows)
-    df["date"] = time.strftime("%Y-%m-%d")
-    df["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
+    df = stamp(df)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     merge_rows(pd.read_csv(args.out) if args.out.exists() else None, df).to_csv(args.out, index=False)
 

@@ -35,14 +35,14 @@ from __future__ import annotations
 import argparse
 import ctypes
 import dataclasses
-import os
-import platform
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from recipes_utils.measurements import append_rows
 
 OUT = Path(__file__).resolve().parent / "results" / "plate_gradient.csv"
 
@@ -272,11 +272,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     table = pd.concat([measure(lik, args) for lik in args.likelihoods.split(",")], ignore_index=True)
-    table["date"] = time.strftime("%Y-%m-%d")
-    table["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
-    print(table.drop(columns=["date", "machine"]).round(4).to_string(index=False))
+    append_rows(table, args.out)
+    print(table.round(4).to_string(index=False))
     return table
 
 

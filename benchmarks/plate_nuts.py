@@ -37,14 +37,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
-import platform
 import resource
-import time
 import warnings
 from pathlib import Path
 
 import pandas as pd
+
+from recipes_utils.measurements import stamp
 
 OUT = Path(__file__).resolve().parent / "results" / "plate_nuts.csv"
 
@@ -169,8 +168,7 @@ def main(argv=None):
                      "peak_rss_sampling_gb": peak_sampling, "store": args.store})  # fmt: skip
         print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
-    table["date"] = time.strftime("%Y-%m-%d")
-    table["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
+    table = stamp(table)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     if args.out.exists():
         old = pd.read_csv(args.out)

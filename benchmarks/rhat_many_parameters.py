@@ -23,6 +23,8 @@ import arviz as az
 import numpy as np
 import pandas as pd
 
+from recipes_utils.measurements import append_rows
+
 OUT = Path(__file__).resolve().parent / "results" / "rhat_many_parameters.csv"
 
 
@@ -72,7 +74,7 @@ def main(argv=None):
                 print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(args.out, index=False)
+    append_rows(df, args.out)
     print(df.groupby(["rho", "chains", "draws"])[["max_rhat", "n_above_1.01"]].agg(["min", "max"]).round(4))
 
 

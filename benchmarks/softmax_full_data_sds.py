@@ -12,8 +12,6 @@ ADVI sd / Laplace sd per kind of feature. Writes benchmarks/results/softmax_full
 
 from __future__ import annotations
 
-import os
-import platform
 import time
 import warnings
 from pathlib import Path
@@ -24,6 +22,7 @@ import pymc_extras as pmx
 
 from recipes_utils.covtype import prepare_covtype
 from recipes_utils.inference import fit_advi
+from recipes_utils.measurements import append_rows
 from recipes_utils.models import softmax_regression
 
 OUT = Path(__file__).resolve().parent / "results" / "softmax_full_data_sds.csv"
@@ -50,10 +49,8 @@ def main():
     ]  # fmt: skip
     df = pd.DataFrame(rows)
     df["advi_seconds"], df["laplace_seconds"] = advi.seconds, laplace_seconds
-    df["date"] = time.strftime("%Y-%m-%d")
-    df["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(OUT, index=False)
+    append_rows(df, OUT)
     print(df.to_string(index=False))
 
 

@@ -1,7 +1,7 @@
 """Shared helpers for the Bayesian Analysis Recipes notebooks.
 
 The modules come in two groups. A reader imports the first to do statistics; the second runs the recipes as a book
-(``make run``, ``make new``, ``make reproducible``). Nothing in the first group imports the second
+(``make run``, ``make new``, ``make reproducible``, ``make benchmarks-page``). Nothing in the first group imports the second
 (``tests/test_package_layout.py`` checks it), so the statistics work without the book's tools.
 
 Statistics: what a reader imports
@@ -52,6 +52,9 @@ reproduce
     ``make reproducible``: runs each notebook twice and compares the headline figures.
 scaffold
     ``make new``: a new notebook from the template (``new_notebook``).
+measurements
+    Benchmark rows with their date, machine and commit (``append_rows``); ``make benchmarks-page`` writes
+    ``docs/benchmarks.md`` from them (``render_page``).
 
 Importing the package changes no global configuration (PyTensor flags, matplotlib, warnings).
 """
@@ -76,4 +79,4 @@ STATISTICS = (
 )
 
 #: The modules that run the recipes as a book (``__main__`` is the command line of ``scaffold``).
-MACHINERY = ("runner", "book", "reproduce", "scaffold", "__main__")
+MACHINERY = ("runner", "book", "reproduce", "scaffold", "measurements", "__main__")

@@ -12,14 +12,14 @@ calls): the reason :func:`recipes_utils.dose_response.student_t_logp` writes the
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 from pathlib import Path
 
 import numba
 import numpy as np
 import pandas as pd
+
+from recipes_utils.measurements import append_rows
 
 OUT = Path(__file__).resolve().parents[1] / "results" / "log1p_cost.csv"
 
@@ -74,10 +74,8 @@ def main(argv=None):
         ms = 1000 * float(np.median(times))
         rows.append({"function": name, "n": args.n, "ms_per_pass": ms, "ns_per_value": 1e6 * ms / args.n})
     table = pd.DataFrame(rows)
-    table["date"] = time.strftime("%Y-%m-%d")
-    table["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
+    append_rows(table, args.out)
     print(table.round(3).to_string(index=False))
     return table
 

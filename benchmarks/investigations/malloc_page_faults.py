@@ -23,13 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
+
+from recipes_utils.measurements import append_rows
 
 OUT = Path(__file__).resolve().parents[1] / "results" / "malloc_page_faults.csv"
 SETTINGS = {
@@ -79,12 +79,8 @@ def main(argv=None):
                      "faults_per_gradient": r["faults"] / r["gradients"]})  # fmt: skip
         print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
-    table["date"] = time.strftime("%Y-%m-%d")
-    table["machine"] = f"{platform.machine()}, {cores} cores"
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    if args.out.exists():
-        table = pd.concat([pd.read_csv(args.out), table], ignore_index=True)
-    table.to_csv(args.out, index=False)
+    table = append_rows(table, args.out)
     print(table.round(3).to_string(index=False))
     return table
 

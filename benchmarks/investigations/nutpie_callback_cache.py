@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -31,6 +30,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
+
+from recipes_utils.measurements import append_rows
 
 OUT = Path(__file__).resolve().parents[1] / "results" / "nutpie_callback_cache.csv"
 RUNS = ("nutpie, empty cache", "nutpie, warm cache", "cached callbacks, first", "cached callbacks, warm")
@@ -90,10 +91,8 @@ def main(argv=None):
                 print(f"{name:16} {run:24} compile {r['compile_s']:6.1f} s ({r['callbacks_from_cache']} from cache)  "
                       f"sample {r['sample_s']:5.1f} s  checksum {r['checksum']}", flush=True)  # fmt: skip
     df = pd.DataFrame(rows)
-    df["date"] = time.strftime("%Y-%m-%d")
-    df["machine"] = f"{platform.machine()}, {os.cpu_count()} cores"
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(args.out, index=False)
+    append_rows(df, args.out)
 
 
 if __name__ == "__main__":
