@@ -221,12 +221,12 @@ def measure(likelihood, args):
 
         import pymc as pm
 
-        from recipes_utils import dose_response
+        from recipes_utils.dose_response import hierarchical as builder  # where hierarchical_four_pl looks it up
 
         def pymc_student_t(name, nu, mu, sigma, **kwargs):
             return pm.StudentT(name, nu=nu, mu=mu, sigma=sigma, **kwargs)
 
-        with mock.patch.object(dose_response, "_student_t", pymc_student_t):
+        with mock.patch.object(builder, "_student_t", pymc_student_t):
             pymc_model = build(args.obs, args.groups, args.plates, likelihood)[0]
         start = time.perf_counter()
         compiled = nutpie.compile_pymc_model(pymc_model, backend="numba")
