@@ -1,12 +1,16 @@
-"""4-parameter logistic (4PL) dose-response models: one curve or many, from a tidy table.
+"""Dose-response models: one curve or many, of seven curve families and six response families, from a tidy table.
 
 Two lines take a grouped table of your own to a checked fit::
 
-    model = hierarchical_four_pl(table, group="compound", concentration="dose", response="y")
+    model = hierarchical_dose_response(table, group="compound", concentration="dose", response="y")
     fit = fit_curves(model, seed=1)   # NUTS at target_accept 0.95, once more at 0.99 if it diverged; then checked
-    fit.idata                         # the trace, for arviz
+    ecx_table(model, fit.idata, x=(10, 50))   # EC10 and EC50 per curve, with intervals and a flag
 
-and one curve the same way, ``four_pl_model(table, concentration="dose", response="y")``.
+and one curve the same way, ``dose_response_model(table, concentration="dose", response="y")``. ``curve=`` chooses
+the family (``"ll4"``, the default, ``"ll3"``, ``"ll5"``, ``"w1"``, ``"w2"``, ``"bc5"``, ``"nec"``), ``likelihood=``
+the response (``"normal"``, the default, ``"student_t"``, ``"binomial"`` with ``trials=``, ``"poisson"``,
+``"negative_binomial"``, ``"beta"``); ``hierarchical_four_pl`` and ``four_pl_model`` are the same builders, named for
+their defaults. :func:`compare_curves` fits several families to one data set and compares them by PSIS-LOO.
 
 Files
 -----
@@ -14,22 +18,37 @@ table
     :func:`prepare_grouped` (the table's checks, into :class:`GroupedDoseResponse` arrays), :func:`one_curve_arrays`
     (one curve's data from a table or two arrays), :func:`replicate_cells` and :func:`curve_points` (rows regrouped
     into replicate cells and distinct doses).
-priors
-    :class:`CurvePriors`, :class:`FourPLPriors`, :data:`SIMULATION_PRIORS`, and the default rule scaled from the data
-    (:data:`DEFAULT_PRIOR_RULE`, :func:`default_curve_priors`, :func:`default_priors`).
-one_curve
-    One curve: :func:`four_pl_model` (PyMC) and :func:`least_squares_four_pl` (drc's least-squares reference).
-hierarchical
-    Many curves: :func:`hierarchical_four_pl` and its parameterisation rule (:func:`auto_parameterization`).
-basis
-    The decorrelated parameterisation's per-curve basis (:func:`curve_preconditioner`).
+families
+    The curve families (:func:`curve_family`, :class:`CurveFamily`): each curve, its inverse (the ECx) and its prior
+    rule (:func:`family_prior_rule`).
 likelihoods
-    Observation densities beyond PyMC's own (:func:`student_t_logp`).
+    The response families (:func:`response_family`): their checks, link, noise, exact aggregation; and a cheaper
+    Student-t density (:func:`student_t_logp`).
+priors
+    :class:`CurvePriors`, :class:`FourPLPriors` (the 4PL's), :class:`DoseResponsePriors` (any family),
+    :data:`SIMULATION_PRIORS`, and the default rules scaled from the data (:data:`DEFAULT_PRIOR_RULE`,
+    :func:`default_curve_priors`, :func:`default_priors`, :func:`family_priors`, :func:`default_dose_response_priors`).
+one_curve
+    One curve: :func:`dose_response_model` (= :func:`four_pl_model`) and :func:`least_squares_four_pl` (drc's
+    least-squares 4PL reference).
+hierarchical
+    Many curves: :func:`hierarchical_dose_response` (= :func:`hierarchical_four_pl`).
+parameterization
+    The pooling rule (:func:`auto_parameterization`) and the per-parameter forms.
+basis
+    The decorrelated parameterisation's per-curve basis (:func:`curve_preconditioner`; the 4PL only).
+spec
+    What a builder records on its model (:func:`model_spec`, :class:`ModelSpec`).
 fit
     :func:`fit_curves` (NUTS by the documented target-acceptance rule, then the convergence checks) and the
     :class:`CurveFit` it returns.
 predict
     :func:`log_likelihood` (for LOO), :func:`posterior_predictive`, :func:`predict_curves` (new doses, new groups).
+ecx
+    :func:`ecx_table` (ECx and NEC with intervals, and whether they lie beyond the tested doses), :func:`ecx_ratio`
+    (relative potency), :func:`ecx_draws`.
+compare
+    :func:`compare_curves`: several families on one data set, PSIS-LOO, stacking weights, model-averaged ECx.
 checks
     Checks of a fit against known truth or its own approximation: :func:`interval_coverage`,
     :func:`advi_psis_khat`, :func:`group_psis_khat`.
@@ -40,29 +59,46 @@ needs no file name.
 
 from recipes_utils.dose_response.basis import curve_preconditioner
 from recipes_utils.dose_response.checks import advi_psis_khat, group_psis_khat, interval_coverage
+from recipes_utils.dose_response.ecx import ecx_draws, ecx_ratio, ecx_table
+from recipes_utils.dose_response.families import (
+    CURVE_NAMES,
+    CurveFamily,
+    curve_family,
+    data_direction,
+    family_prior_rule,
+)
 from recipes_utils.dose_response.fit import CurveFit, fit_curves
 from recipes_utils.dose_response.hierarchical import (
-    AUTO_MIN_GROUPS,
-    AUTO_MIN_POINTS,
     CURVE_PARAMS,
-    auto_parameterization,
+    hierarchical_dose_response,
     hierarchical_four_pl,
+)
+from recipes_utils.dose_response.likelihoods import (
+    LIKELIHOOD_NAMES,
+    ResponseFamily,
+    response_family,
+    student_t_logp,
 )
 
 # Private helpers imported from here by tests (_zero_sum_normal) and benchmarks/plate_gradient.py (_student_t).
-from recipes_utils.dose_response.hierarchical import _zero_sum_normal as _zero_sum_normal
 from recipes_utils.dose_response.likelihoods import _student_t as _student_t
-from recipes_utils.dose_response.likelihoods import student_t_logp
-from recipes_utils.dose_response.one_curve import four_pl_model, least_squares_four_pl
+from recipes_utils.dose_response.one_curve import dose_response_model, four_pl_model, least_squares_four_pl
+from recipes_utils.dose_response.parameterization import AUTO_MIN_GROUPS, AUTO_MIN_POINTS, auto_parameterization
+from recipes_utils.dose_response.parameterization import _zero_sum_normal as _zero_sum_normal
 from recipes_utils.dose_response.predict import log_likelihood, posterior_predictive, predict_curves
 from recipes_utils.dose_response.priors import (
     DEFAULT_PRIOR_RULE,
     SIMULATION_PRIORS,
     CurvePriors,
+    DoseResponsePriors,
     FourPLPriors,
+    ParameterPrior,
     default_curve_priors,
+    default_dose_response_priors,
     default_priors,
+    family_priors,
 )
+from recipes_utils.dose_response.spec import ModelSpec, model_spec
 from recipes_utils.dose_response.table import (
     GroupedDoseResponse,
     curve_points,
@@ -74,30 +110,49 @@ from recipes_utils.dose_response.table import (
 __all__ = [
     "AUTO_MIN_GROUPS",
     "AUTO_MIN_POINTS",
+    "CURVE_NAMES",
     "CURVE_PARAMS",
     "DEFAULT_PRIOR_RULE",
+    "LIKELIHOOD_NAMES",
     "SIMULATION_PRIORS",
+    "CurveFamily",
     "CurveFit",
     "CurvePriors",
+    "DoseResponsePriors",
     "FourPLPriors",
     "GroupedDoseResponse",
+    "ModelSpec",
+    "ParameterPrior",
+    "ResponseFamily",
     "advi_psis_khat",
     "auto_parameterization",
+    "curve_family",
     "curve_points",
     "curve_preconditioner",
+    "data_direction",
     "default_curve_priors",
+    "default_dose_response_priors",
     "default_priors",
+    "dose_response_model",
+    "ecx_draws",
+    "ecx_ratio",
+    "ecx_table",
+    "family_prior_rule",
+    "family_priors",
     "fit_curves",
     "four_pl_model",
     "group_psis_khat",
+    "hierarchical_dose_response",
     "hierarchical_four_pl",
     "interval_coverage",
     "least_squares_four_pl",
     "log_likelihood",
+    "model_spec",
     "one_curve_arrays",
     "posterior_predictive",
     "predict_curves",
     "prepare_grouped",
     "replicate_cells",
+    "response_family",
     "student_t_logp",
 ]

@@ -1,14 +1,15 @@
-"""The hierarchical 4PL builder (:func:`hierarchical_four_pl`) and its parameterisation rule
-(:func:`auto_parameterization`).
+"""The many-curve builder (:func:`hierarchical_dose_response`, with the 4PL and Normal noise as defaults also
+:func:`hierarchical_four_pl`).
 
 The model, for observation ``i`` in group ``g[i]`` at log concentration ``x[i]``::
 
-    response[i] ~ Normal(four_pl(x[i], bottom[g], top[g], log_ec50[g], hill[g]), sigma)
-    bottom[g]   ~ Normal(bottom_mu, bottom_sd)        (likewise top and log_ec50)
-    log(hill[g]) ~ Normal(log_hill_mu, log_hill_sd)
+    response[i] ~ Likelihood(curve(x[i]; bottom[g], top[g], location[g], shapes[g]), noise)
+    theta[g]    ~ Normal(theta_mu, theta_sd)   for every free curve parameter theta (bottom, top, log_ec50, log_hill)
 
-with priors on the population means and spreads given by :class:`FourPLPriors` (by default scaled from the
-data: :func:`default_priors`).
+with priors on the population means and spreads given by :class:`DoseResponsePriors` (or, for the 4PL with Normal
+or Student-t noise, :class:`FourPLPriors`; by default scaled from the data). The curve families are those of
+:mod:`~recipes_utils.dose_response.families`, the likelihoods those of
+:mod:`~recipes_utils.dose_response.likelihoods`; bounded responses put the levels on the logit or log scale.
 """
 
 from __future__ import annotations
@@ -17,99 +18,45 @@ import numpy as np
 import pandas as pd
 
 from recipes_utils.dose_response.basis import _CURVE_BLOCK, _affine_curve_transform, curve_preconditioner
-from recipes_utils.dose_response.likelihoods import _student_t
-from recipes_utils.dose_response.priors import FourPLPriors, default_priors
-from recipes_utils.dose_response.table import GroupedDoseResponse, curve_points, prepare_grouped, replicate_cells
-from recipes_utils.models import four_pl
+from recipes_utils.dose_response.families import curve_family, resolve_family
+from recipes_utils.dose_response.likelihoods import (
+    _student_t,
+    check_observations,
+    count_cells,
+    noise_variables,
+    observe,
+    response_family,
+)
+from recipes_utils.dose_response.parameterization import (
+    AUTO_MIN_GROUPS,
+    AUTO_MIN_POINTS,
+    _zero_sum_normal,
+    auto_parameterization,
+    resolve_parameterization,
+)
+from recipes_utils.dose_response.priors import FourPLPriors, as_dose_response_priors, family_priors
+from recipes_utils.dose_response.spec import ModelSpec, attach_spec, check_identifiable, check_zero_level, dose_range
+from recipes_utils.dose_response.table import curve_points, prepare_grouped, replicate_cells
 
-#: The four per-group curve parameters, as named in the model (``hill`` is ``exp(log_hill)``).
+__all__ = ["AUTO_MIN_GROUPS", "AUTO_MIN_POINTS", "CURVE_PARAMS", "_zero_sum_normal", "auto_parameterization"]
+
+#: The four per-group curve parameters of the 4PL, as named in the model (``hill`` is ``exp(log_hill)``).
 CURVE_PARAMS = ("bottom", "top", "log_ec50", "hill")
-
-
-#: :func:`auto_parameterization` centres the group effects when there are at least this many groups ...
-AUTO_MIN_GROUPS = 20
-
-
-#: ... and every group has at least this many measurements; otherwise it makes them non-centred.
-AUTO_MIN_POINTS = 50
-
-
-def auto_parameterization(prepared: GroupedDoseResponse) -> str:
-    """The rule behind ``parameterization="auto"``: ``"centered"`` when the data pin every curve down and the
-    spreads between groups are well informed (at least :data:`AUTO_MIN_GROUPS` groups, each with at least
-    :data:`AUTO_MIN_POINTS` measurements), otherwise ``"noncentered"``.
-
-    Why: with few measurements per group, or few groups to learn a spread from, the posterior of a group value and
-    its population spread forms a funnel that centred effects cannot traverse (divergences); non-centred effects
-    remove it. With many data-rich groups the data fix each curve and the centred form needs fewer leapfrog steps.
-    The hierarchical recipe measures both cases (section 2).
-    """
-    counts = np.bincount(prepared.group_idx[~prepared.shared_control], minlength=len(prepared.groups))
-    if len(prepared.groups) >= AUTO_MIN_GROUPS and counts.min() >= AUTO_MIN_POINTS:
-        return "centered"
-    return "noncentered"
-
 
 _GROUP_PARAMS = ("bottom", "top", "log_ec50", "log_hill")
 
 
-_FORMS = ("centered", "noncentered", "shared")
+def n_curve_params(curve) -> int:
+    """The number of curve parameters of ``curve`` (a name or a family), before the data choose ll3's direction."""
+    if isinstance(curve, str) and curve.lower() == "ll3":
+        return 3
+    return curve_family(curve).n_params
 
 
-def _resolve_parameterization(parameterization, prepared) -> dict:
-    if isinstance(parameterization, str):
-        chosen = dict.fromkeys(_GROUP_PARAMS, parameterization)
-    elif isinstance(parameterization, dict):
-        unknown = set(parameterization) - set(_GROUP_PARAMS)
-        if unknown:
-            raise ValueError(f"parameterization keys must be among {_GROUP_PARAMS}, got {sorted(unknown)}")
-        chosen = {name: parameterization.get(name, "auto") for name in _GROUP_PARAMS}
-    else:
-        raise TypeError(f"parameterization must be a string or a dict, got {type(parameterization).__name__}")
-    for name, form in chosen.items():
-        if form == "auto":
-            chosen[name] = auto_parameterization(prepared)
-        elif form == "decorrelated":
-            raise ValueError(
-                "parameterization 'decorrelated' applies to all four curve parameters together: pass it as a string, "
-                f"not in a dict (got it for {name})"
-            )
-        elif form not in _FORMS:
-            raise ValueError(
-                f"parameterization must be 'auto', 'centered', 'noncentered' or 'shared', got {form!r} for {name}"
-            )
-    return chosen
-
-
-def _zero_sum_normal(name, sigma, *, dims, explicit: bool | None = None):
-    """``pm.ZeroSumNormal(name, sigma, dims=dims)`` (one zero-sum axis), written out in float32 models.
-
-    PyMC's ZeroSumNormal log density checks that the values average to zero within an absolute 1e-9, whatever
-    ``floatX`` is; its own transform's float32 rounding breaks that at almost every point, so the density is
-    ``-inf`` there and NUTS diverges on every draw (``benchmarks/zerosum_float32_repro.py``). Written out, the
-    same distribution is a Normal(0, sigma) on the ``n - 1`` free coordinates mapped onto the zero-sum values by
-    PyMC's own ``ZeroSumTransform`` (an isometry, zero log-Jacobian): the same density, without the check. The
-    free variable is then ``<name>_free`` and ``name`` a Deterministic. ``explicit=None`` writes it out in float32
-    only.
-    """
-    import pymc as pm
-    import pytensor
-    from pymc.distributions.transforms import ZeroSumTransform
-
-    if explicit is None:
-        explicit = pytensor.config.floatX == "float32"
-    if not explicit:
-        return pm.ZeroSumNormal(name, sigma=sigma, dims=dims)
-    model = pm.modelcontext(None)
-    n = len(model.coords[dims])
-    free = pm.Normal(f"{name}_free", mu=0.0, sigma=sigma, shape=n - 1)
-    return pm.Deterministic(name, ZeroSumTransform.extend_axis(free, axis=-1), dims=dims)
-
-
-def hierarchical_four_pl(
+def hierarchical_dose_response(
     data: pd.DataFrame,
     *,
-    priors: FourPLPriors | None = None,
+    priors=None,
     group: str = "group",
     response: str = "response",
     concentration: str | None = None,
@@ -122,18 +69,39 @@ def hierarchical_four_pl(
     plate: str | None = None,
     likelihood: str = "normal",
     curve_at: str = "rows",
+    curve="ll4",
+    trials: str | None = None,
 ):
-    """A hierarchical 4PL model as a PyMC model, from a tidy table (one row per measurement).
+    """A hierarchical dose-response model (one curve per group) as a PyMC model, from a tidy table (one row per
+    measurement). ``hierarchical_four_pl`` is this function: its defaults are the 4PL with Normal noise.
 
     Parameters
     ----------
     data, group, response, concentration, log_concentration, zero_is_control, shared_controls
         The table and the names of its columns; see :func:`prepare_grouped` for the checks.
+    curve
+        The curve family (:func:`~recipes_utils.dose_response.curve_family`): ``"ll4"`` (the default), ``"ll3"``,
+        ``"ll5"``, ``"w1"``, ``"w2"``, ``"bc5"`` or ``"nec"``, or a ``CurveFamily``. Every group gets the same family;
+        ``"ll3"`` fixes the lower limit at 0 on the side the data show (:func:`data_direction`: falling,
+        ``bottom = 0``; rising, ``top = 0``). A family with more parameters than the table has distinct doses is
+        refused. Each group needs at least as many rows as the family has parameters.
+    likelihood, trials
+        The response family (:mod:`~recipes_utils.dose_response.likelihoods`): ``"normal"`` (the default),
+        ``"student_t"``, ``"binomial"`` (``response`` counts the successes of the column ``trials``), ``"poisson"``,
+        ``"negative_binomial"`` or ``"beta"`` (proportions strictly inside (0, 1)). Student-t noise has its degrees
+        of freedom ``nu`` estimated (``nu ~ Gamma(2, 0.1)``, brms's default), which lets a few outlying measurements
+        sit in its tails instead of pulling the curves; its density is PyMC's ``StudentT``'s, written with one
+        ``log`` per row where PyMC takes a ``log1p`` (:func:`student_t_logp`: 4.8 against 7.9 ms per gradient at
+        400,000 rows); forward draws are ``pm.StudentT``'s. Under binomial and Beta the levels ``top`` and
+        ``bottom`` are ``sigmoid`` of free ``logit_top``, ``logit_bottom`` (their hierarchy on the logit scale), under
+        the count likelihoods ``exp`` of ``log_top``, ``log_bottom``.
     priors
-        A :class:`FourPLPriors` in your data's units, or ``None`` (the default) for :func:`default_priors`:
-        weakly informative priors scaled from the table.
+        A :class:`DoseResponsePriors` (keyed by the free parameters), for the 4PL with Normal or Student-t noise also
+        a :class:`FourPLPriors`, or ``None`` (the default) for weakly informative priors scaled from the table
+        (:func:`family_priors`; for the 4PL with Normal noise :func:`default_priors`'s numbers).
     parameterization
-        How the groups' values of ``bottom``, ``top``, ``log_ec50`` and ``log_hill`` relate to the population:
+        How the groups' values of each free curve parameter (for the 4PL ``bottom``, ``top``, ``log_ec50``,
+        ``log_hill``) relate to the population:
 
         - ``"centered"``: ``top[g] ~ Normal(top_mu, top_sd)`` directly; suits many data-rich groups.
         - ``"noncentered"``: ``top[g] = top_mu + top_sd * top_z[g]`` with ``top_z ~ Normal(0, 1)``; suits sparse
@@ -141,48 +109,47 @@ def hierarchical_four_pl(
         - ``"shared"``: one value for every group (``top[g] = top_mu``, no spread), as drc's models that share a
           limit between curves; required for ``top`` with ``shared_controls``.
         - ``"auto"`` (the default): :func:`auto_parameterization`'s rule.
-        - ``"decorrelated"``: the centred model, with each curve's four values (bottom, top, log_ec50, log_hill)
-          one row of a variable ``curve`` (dims ``group``, ``curve_param``) that NUTS moves in a basis fitted to the
-          data: ``curve[g] = center[g] + chol[g] @ z[g]``, with ``center`` and ``chol`` each curve's mode and Cholesky
-          factor of its covariance from :func:`curve_preconditioner`. A fixed linear change of variables (constant
-          Jacobian), so the posterior is exactly the centred one; it removes the within-curve correlations (log EC50
-          with top and bottom, Hill slope with the asymptotes) that a diagonal mass matrix cannot, so each draw
-          needs fewer leapfrog steps. Suits data-rich curves; the basis is fitted once, to the data the model is
-          built with (after ``pm.set_data`` the posterior stays right, the basis may fit less well).
+        - ``"decorrelated"`` (the 4PL with Normal or Student-t noise only): the centred model, with each curve's four
+          values (bottom, top, log_ec50, log_hill) one row of a variable ``curve`` (dims ``group``, ``curve_param``)
+          that NUTS moves in a basis fitted to the data: ``curve[g] = center[g] + chol[g] @ z[g]``, with ``center``
+          and ``chol`` each curve's mode and Cholesky factor of its covariance from :func:`curve_preconditioner`. A
+          fixed linear change of variables (constant Jacobian), so the posterior is exactly the centred one; it
+          removes the within-curve correlations (log EC50 with top and bottom, Hill slope with the asymptotes) that a
+          diagonal mass matrix cannot, so each draw needs fewer leapfrog steps. Suits data-rich curves; the basis is
+          fitted once, to the data the model is built with (after ``pm.set_data`` the posterior stays right, the
+          basis may fit less well).
 
-        A dict such as ``{"top": "shared"}`` chooses per parameter; the ones left out follow the rule.
+        A dict such as ``{"top": "shared"}`` chooses per parameter (a level or a shape may be named by its natural
+        name, ``"top"`` for ``"logit_top"``, ``"hill"`` for ``"log_hill"``); the ones left out follow the rule.
     aggregate
-        Replace replicate measurements by their cell means and counts plus the within-cell sum of squares
-        (see :func:`replicate_cells`): the same posterior, with one likelihood term per (group,
-        concentration) instead of per measurement. The observed variable is then ``response_mean`` and a
-        ``pm.Potential`` named ``within_cell`` carries the rest of the likelihood; :func:`log_likelihood` and
-        :func:`posterior_predictive` expand it back to one value per measurement.
+        One likelihood term per (group, concentration) cell instead of per measurement, where that is exact (the
+        same posterior; the log density equal to the per-row one): Normal noise through the cell means and counts
+        plus the within-cell sum of squares (:func:`replicate_cells`; observed ``response_mean``); binomial through
+        the summed successes and trials, Poisson through the summed counts with mean ``n * mu`` (observed
+        ``response_total``). A ``pm.Potential`` named ``within_cell`` carries the rest of the density (for the counts a
+        constant). :func:`log_likelihood` and :func:`posterior_predictive` expand the cells back to one value per
+        measurement. No exact aggregation exists for Student-t or the negative binomial (refused); Beta's (the sums
+        of ``log y`` and ``log(1 - y)``) is not written here (refused).
     batch_size
         Fit on minibatches of rows (or of cells, with ``aggregate``) for ADVI: one ``pm.Minibatch`` call
         draws matching rows of every array and the likelihood is scaled with ``total_size``. NUTS needs
         the full data; leave it ``None``. The arrays are ``pm.Data`` containers (``log_conc``, ``group_idx``, ``y``,
-        ``plate_idx``; with ``aggregate`` the ``cell_*`` ones; with ``curve_at="points"`` the points' below), so one
-        compiled model can take new data, and the compiled code does not embed the data (Numba's disk cache skips
-        code that embeds an array of over 1 MB).
+        ``trials``, ``plate_idx``; with ``aggregate`` the ``cell_*`` ones; with ``curve_at="points"`` the points'
+        below), so one compiled model can take new data, and the compiled code does not embed the data (Numba's
+        disk cache skips code that embeds an array of over 1 MB).
     plate
-        The column naming each measurement's plate (batch): adds an additive offset per plate,
+        The column naming each measurement's plate (batch): adds an offset per plate,
         ``plate_effect ~ ZeroSumNormal(plate_sd)`` (zero-sum, so it cannot trade places with the curves' levels;
-        ``plate_sd ~ HalfNormal(priors.plate_sd)``). A per-measurement covariate: not with ``aggregate``.
-    likelihood
-        ``"normal"`` or ``"student_t"``: Student-t noise with its degrees of freedom ``nu`` estimated
-        (``nu ~ Gamma(2, 0.1)``, brms's default for the Student family), which lets a few outlying measurements
-        sit in its tails instead of pulling the curves. Its density is PyMC's ``StudentT``'s, written with one
-        ``log`` per row where PyMC takes a ``log1p`` (:func:`student_t_logp`: 4.8 against 7.9 ms per gradient at
-        400,000 rows); forward draws are ``pm.StudentT``'s. Not with ``aggregate`` (replicates then have no
-        sufficient statistics).
+        ``plate_sd ~ HalfNormal(priors.plate_sd)``), to the mean (Normal, Student-t) or to its logit or log (the
+        other likelihoods). A per-measurement covariate: not with ``aggregate``.
     curve_at
-        Where the per-measurement model (full data, not ``aggregate``, no ``batch_size``) evaluates the 4PL:
+        Where the per-measurement model (full data, not ``aggregate``, no ``batch_size``) evaluates the curve:
         ``"rows"`` (the default), once per measurement; ``"points"``, once per distinct (group, log concentration)
         point (:func:`curve_points`), the values indexed out to the rows before the plate offsets and the
         likelihood. The same density, summed in another order: replicates and plates repeat each dose many times, so
         the gradient is far cheaper (at 400,000 rows on 24,000 points, 2.2 against 15.4 ms with Normal noise,
         ``benchmarks/plate_gradient.py``). The containers are then ``point_group_idx``, ``point_log_conc``,
-        ``point_of_row``, ``y`` (and ``plate_idx``): new responses for the same design go in with
+        ``point_of_row``, ``y`` (and ``trials``, ``plate_idx``): new responses for the same design go in with
         ``pm.set_data({"y": ...})``, a new design needs a new model. The default stays ``"rows"`` because the stored
         results of the other recipes (the approximations recipe's simulation-based calibration ranks among them)
         were computed that way, and a last-bit change moves an optimiser's or a sampler's path.
@@ -191,34 +158,57 @@ def hierarchical_four_pl(
     -------
     pymc.Model
         With coords ``group`` (the labels, sorted), population variables ``<name>_mu`` and ``<name>_sd`` (no
-        ``_sd`` for a shared parameter), group variables ``bottom``, ``top``, ``log_ec50``, ``log_hill`` and
-        ``hill`` (dims ``group``), and ``sigma``.
+        ``_sd`` for a shared parameter) of each free curve parameter, group variables of the free parameters and of
+        the natural ones (``bottom``, ``top``, ``log_ec50``, ``log_hill`` and ``hill`` for the 4PL; dims ``group``),
+        and the likelihood's noise (``sigma``; ``sigma`` and ``nu``; ``dispersion`` with ``alpha`` or ``kappa``;
+        none). :func:`~recipes_utils.dose_response.model_spec` reads how it was built.
     """
     import pymc as pm
     import pytensor.tensor as pt
 
+    lik = response_family(likelihood)
     columns_kw = {
         "group": group, "response": response, "concentration": concentration,
         "log_concentration": log_concentration, "zero_is_control": zero_is_control,
         "shared_controls": shared_controls,
     }  # fmt: skip
-    prepared = prepare_grouped(data, **columns_kw)
+    prepared = prepare_grouped(data, **columns_kw, trials=trials, min_points=n_curve_params(curve))
+    check_observations(lik, prepared.response, prepared.trials, response=response, trials_name=trials)
+    if lik.counts:  # whole numbers, checked: PyMC's discrete distributions take them as integers
+        prepared = prepared._replace(
+            response=prepared.response.astype("int64"),
+            trials=None if prepared.trials is None else prepared.trials.astype("int64"),
+        )
+    level = prepared.response if prepared.trials is None else prepared.response / prepared.trials
+    family = resolve_family(curve, prepared.log_conc, level)
+    check_identifiable(family, prepared.log_conc, "the table has")
+    check_zero_level(family, lik, prepared.log_conc, prepared.response)
+    names = (*(lik.level_name(lv) for lv in family.levels), family.location, *family.free_shapes())
     if priors is None:
-        priors = default_priors(data, **columns_kw)
-    if not isinstance(priors, FourPLPriors):
-        raise TypeError(f"priors must be a FourPLPriors (or None for the defaults), got {type(priors).__name__}")
+        priors = family_priors(family, lik, prepared.group_idx, prepared.log_conc, prepared.response, prepared.trials)
+    elif isinstance(priors, FourPLPriors) and (family.name != "ll4" or lik.link != "identity"):
+        raise TypeError(f"FourPLPriors are the 4PL's with Normal or Student-t noise; curve={family.name!r} with "
+                        f"likelihood={lik.name!r} needs a DoseResponsePriors with {list(names)}")  # fmt: skip
+    given_priors = priors
+    priors = as_dose_response_priors(priors)
+    priors.check_for(names, lik.name, hierarchical=True)
     decorrelated = isinstance(parameterization, str) and parameterization == "decorrelated"
     if decorrelated:
+        if family.name != "ll4" or lik.link != "identity":
+            raise ValueError(
+                "parameterization='decorrelated' is written for the 4PL with Normal or Student-t noise (its basis is a "
+                f"least-squares fit of that curve), not curve={family.name!r} with likelihood={lik.name!r}: use "
+                "'centered', 'noncentered' or 'auto'"
+            )
         if prepared.shared_control.any():
             raise ValueError(
                 "parameterization='decorrelated' gives every group its own four curve parameters, but shared controls "
                 "need one top for all groups: use parameterization={'top': 'shared'} instead"
             )
-        forms = dict.fromkeys(_GROUP_PARAMS, "centered")
+        forms = dict.fromkeys(names, "centered")
     else:
-        forms = _resolve_parameterization(parameterization, prepared)
-    if likelihood not in ("normal", "student_t"):
-        raise ValueError(f"likelihood must be 'normal' or 'student_t', got {likelihood!r}")
+        aliases = {lv: lik.level_name(lv) for lv in family.levels} | {s.name: s.free for s in family.shapes}
+        forms = resolve_parameterization(parameterization, prepared, names, aliases)
     if curve_at not in ("rows", "points"):
         raise ValueError(f"curve_at must be 'rows' or 'points', got {curve_at!r}")
     if curve_at == "points" and (aggregate or batch_size is not None):
@@ -226,31 +216,33 @@ def hierarchical_four_pl(
             "curve_at='points' is for the full per-measurement model: aggregate=True already evaluates each curve once "
             "per cell, and minibatches draw rows, not points"
         )
-    if aggregate and (plate is not None or likelihood != "normal"):
+    if aggregate and lik.link == "identity" and (plate is not None or lik.name != "normal"):
         raise ValueError(
             "aggregate=True needs Normal noise and one mean per (group, concentration) cell: not with plate effects or "
             "a Student-t likelihood, which make every measurement count on its own; use aggregate=False"
         )
+    if aggregate and not lik.aggregates:
+        raise ValueError(f"aggregate=True sums each cell exactly for normal, binomial and poisson; likelihood="
+                         f"{lik.name!r} has no exact aggregation here: use aggregate=False")  # fmt: skip
+    if aggregate and plate is not None:
+        raise ValueError("aggregate=True sums each (group, concentration) cell: not with plate effects, which make "
+                         "every measurement count on its own; use aggregate=False")  # fmt: skip
     plate_idx = plate_labels = None
     if plate is not None:
-        if plate not in data.columns:
-            raise ValueError(f"data lacks the plate column {plate!r}; it has {list(data.columns)}")
-        if (data.columns == plate).sum() > 1:
-            raise ValueError(f"data has more than one column named {plate!r}: rename them so one name means one column")
-        if data[plate].isna().any():
-            raise ValueError(f"column {plate!r} has {int(data[plate].isna().sum())} missing plate label(s)")
-        codes, plate_labels = pd.factorize(data[plate], sort=True)
-        plate_idx, plate_labels = codes.astype("int64"), plate_labels.tolist()
-        if len(plate_labels) < 2:
-            raise ValueError(f"column {plate!r} has a single plate: a plate effect needs at least two plates")
+        plate_idx, plate_labels = _read_plates(data, plate)
         if priors.plate_sd is None:
-            raise ValueError("plate effects need a prior for their spread: FourPLPriors(..., plate_sd=...)")
-    if prepared.shared_control.any() and forms["top"] != "shared":
+            raise ValueError(
+                "plate effects need a prior for their spread: priors with plate_sd=... (FourPLPriors or "
+                "DoseResponsePriors)"
+            )
+    top_name = lik.level_name("top")
+    if prepared.shared_control.any() and "top" in family.levels and forms[top_name] != "shared":
         raise ValueError(
             "shared controls measure the untreated response common to every group, so every curve must share its "
             "top: pass parameterization={'top': 'shared'} (the other parameters may vary by group)"
         )
-    if aggregate:
+    cells = None
+    if aggregate and lik.name == "normal":
         cells = replicate_cells(prepared.group_idx, prepared.log_conc, prepared.response)
         columns = {
             "cell_group_idx": cells["group_idx"].to_numpy(),
@@ -258,10 +250,18 @@ def hierarchical_four_pl(
             "cell_mean": cells["mean"].to_numpy(),
             "cell_n": cells["n"].to_numpy(dtype=float),
         }
+    elif aggregate:
+        cells, constant = count_cells(lik, prepared.group_idx, prepared.log_conc, prepared.response, prepared.trials)
+        columns = {
+            "cell_group_idx": cells["group_idx"].to_numpy(),
+            "cell_log_conc": cells["log_conc"].to_numpy(),
+            "cell_total": cells["total"].to_numpy(dtype="int64"),
+            "cell_n": cells["n"].to_numpy(dtype=float),
+        }
+        if lik.needs_trials:
+            columns["cell_trials"] = cells["trials"].to_numpy(dtype="int64")
     elif curve_at == "rows":
         columns = {"group_idx": prepared.group_idx, "log_conc": prepared.log_conc, "y": prepared.response}
-        if plate_idx is not None:
-            columns["plate_idx"] = plate_idx
     else:
         # The curve is evaluated once per distinct (group, log concentration) point and indexed out to the rows
         # (see ``curve_points``): the same density as one curve value per row, with the exp/power work and its
@@ -269,9 +269,12 @@ def hierarchical_four_pl(
         point_group, point_log_conc, point_of_row = curve_points(prepared.group_idx, prepared.log_conc)
         columns = {"point_group_idx": point_group, "point_log_conc": point_log_conc, "point_of_row": point_of_row,
                    "y": prepared.response}  # fmt: skip
+    if not aggregate:
+        if prepared.trials is not None:
+            columns["trials"] = prepared.trials
         if plate_idx is not None:
             columns["plate_idx"] = plate_idx
-    n_rows = len(columns["cell_mean"] if aggregate else columns["y"])
+    n_rows = len(columns["cell_group_idx"] if aggregate else columns["y"])
     if batch_size is not None and (
         isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or not 1 <= batch_size <= n_rows
     ):
@@ -283,31 +286,15 @@ def hierarchical_four_pl(
     if decorrelated:
         coords["curve_param"] = list(_CURVE_BLOCK)
     with pm.Model(coords=coords) as model:
-        group_values = {}
-        if decorrelated:
-            mus, sds = [], []
-            for name in _CURVE_BLOCK:
-                mus.append(pm.Normal(f"{name}_mu", mu=getattr(priors, f"{name}_mu"),
-                                     sigma=getattr(priors, f"{name}_mu_sd")))  # fmt: skip
-                sds.append(pm.HalfNormal(f"{name}_sd", sigma=getattr(priors, f"{name}_sd")))
-            center, chol = curve_preconditioner(prepared, priors)
-            curve = pm.Normal("curve", mu=pt.stack(mus), sigma=pt.stack(sds), dims=("group", "curve_param"),
-                              transform=_affine_curve_transform(center, chol))  # fmt: skip
-            for k, name in enumerate(_CURVE_BLOCK):
-                group_values[name] = pm.Deterministic(name, curve[:, k], dims="group")
-        for name in _GROUP_PARAMS if not decorrelated else ():
-            mu = pm.Normal(f"{name}_mu", mu=getattr(priors, f"{name}_mu"), sigma=getattr(priors, f"{name}_mu_sd"))
-            if forms[name] == "shared":
-                group_values[name] = pm.Deterministic(name, pt.ones(len(prepared.groups)) * mu, dims="group")
-                continue
-            sd = pm.HalfNormal(f"{name}_sd", sigma=getattr(priors, f"{name}_sd"))
-            if forms[name] == "centered":
-                group_values[name] = pm.Normal(name, mu=mu, sigma=sd, dims="group")
-            else:
-                z = pm.Normal(f"{name}_z", mu=0.0, sigma=1.0, dims="group")
-                group_values[name] = pm.Deterministic(name, mu + sd * z, dims="group")
-        hill = pm.Deterministic("hill", pt.exp(group_values["log_hill"]), dims="group")
-        sigma = pm.HalfNormal("sigma", sigma=priors.sigma)
+        free = _group_parameters(priors, names, forms, decorrelated, prepared, given_priors)
+        natural = {family.location: free[family.location]}
+        for level in family.levels:
+            name = lik.level_name(level)
+            natural[level] = free[name] if name == level else pm.Deterministic(
+                level, lik.to_response(free[name]), dims="group")  # fmt: skip
+        for s in family.shapes:
+            natural[s.name] = pm.Deterministic(s.name, s.natural(free[s.free]), dims="group")
+        noise = noise_variables(lik, priors, include_nu=False)
 
         if batch_size is not None:
             # pm.Data, not constants, under the minibatch: Numba does not cache a function that embeds an array of
@@ -318,44 +305,147 @@ def hierarchical_four_pl(
             col = {name: pm.Data(name, values) for name, values in columns.items()}
         prefix = "cell_" if aggregate else "point_" if "point_of_row" in col else ""
         g = col[f"{prefix}group_idx"]
-        mu_obs = four_pl(
-            col[f"{prefix}log_conc"], group_values["bottom"][g], group_values["top"][g],
-            group_values["log_ec50"][g], hill[g],
-        )  # fmt: skip
+        at_obs = {name: value[g] for name, value in natural.items()}
+        if _link_curve(family, lik):  # bc5 under a bounded likelihood: the curve on the link scale
+            at_obs.update({lv: free[lik.level_name(lv)][g] for lv in family.levels})
+            eta = family.curve(col[f"{prefix}log_conc"], at_obs)
+            mu_obs = lik.to_response(eta)
+        else:
+            mu_obs = family.curve(col[f"{prefix}log_conc"], at_obs)
         if "point_of_row" in col:
             mu_obs = mu_obs[col["point_of_row"]]
+            eta = eta[col["point_of_row"]] if _link_curve(family, lik) else None
         if plate_idx is not None:
             plate_sd = pm.HalfNormal("plate_sd", sigma=priors.plate_sd)
             plate_effect = _zero_sum_normal("plate_effect", plate_sd, dims="plate")
-            mu_obs = mu_obs + plate_effect[col["plate_idx"]]
+            offset = plate_effect[col["plate_idx"]]
+            if lik.link == "identity":
+                mu_obs = mu_obs + offset
+            elif _link_curve(family, lik):
+                mu_obs = lik.to_response(eta + offset)
+            else:
+                on_link = pt.log(mu_obs) - pt.log1p(-mu_obs) if lik.link == "logit" else pt.log(mu_obs)
+                mu_obs = lik.to_response(on_link + offset)
         total_size = n_rows if batch_size is not None else None
-        if aggregate:
-            pm.Normal(
-                "response_mean", mu=mu_obs, sigma=sigma / pt.sqrt(col["cell_n"]), observed=col["cell_mean"],
-                total_size=total_size,
-            )  # fmt: skip
-            n_total = int(cells["n"].sum())
-            within = {
-                "within_dof": float(n_total - len(cells)),
-                "within_ss": float(cells["ss"].sum()),
-                "within_const": float(
-                    -0.5 * (n_total - len(cells)) * np.log(2 * np.pi) - 0.5 * np.log(cells["n"]).sum()
-                ),
-            }
+        if aggregate and lik.name == "normal":
+            _normal_cells(col, mu_obs, noise["sigma"], cells, prepared, total_size, batch_size)
+        elif aggregate:
+            mean = mu_obs * col["cell_n"] if lik.name == "poisson" else mu_obs
+            observe(lik, "response_total", mean, noise, col["cell_total"], trials=col.get("cell_trials"),
+                    total_size=total_size)  # fmt: skip
             if batch_size is None:
-                within = {k: pm.Data(k, v) for k, v in within.items()}
-                # Each measurement's cell and value, for expanding cell results back to measurements (not in logp):
-                # the cells are the curve's points, in the same order (sorted by group, then log concentration).
-                cell_of = curve_points(prepared.group_idx, prepared.log_conc)[2]
-                pm.Data("measurement_cell", cell_of)
-                pm.Data("measurement_y", prepared.response)
-            pm.Potential(
-                "within_cell",
-                within["within_const"] - within["within_dof"] * pt.log(sigma) - within["within_ss"] / (2 * sigma**2),
-            )
-        elif likelihood == "student_t":
+                _measurement_data(prepared)
+            pm.Potential("within_cell", pt.constant(constant))
+        elif lik.name == "student_t":
             nu = pm.Gamma("nu", alpha=2.0, beta=0.1)
-            _student_t("response", nu, mu_obs, sigma, observed=col["y"], total_size=total_size)
+            _student_t("response", nu, mu_obs, noise["sigma"], observed=col["y"], total_size=total_size)
         else:
-            pm.Normal("response", mu=mu_obs, sigma=sigma, observed=col["y"], total_size=total_size)
-    return model
+            observe(lik, "response", mu_obs, noise, col["y"], trials=col.get("trials"), total_size=total_size)
+    options = {**columns_kw, "aggregate": aggregate, "batch_size": batch_size, "plate": plate,
+               "curve_at": curve_at, "trials": trials}  # fmt: skip
+    spec = ModelSpec(
+        "hierarchical", family, lik, priors, list(prepared.groups),
+        dose_range(prepared.group_idx, prepared.log_conc, len(prepared.groups), prepared.shared_control),
+        forms=None if decorrelated else forms, options=options,
+    )  # fmt: skip
+    return attach_spec(model, spec)
+
+
+#: The 4PL name of :func:`hierarchical_dose_response`: the same function, whose defaults are the 4PL
+#: (``curve="ll4"``) with Normal noise.
+hierarchical_four_pl = hierarchical_dose_response
+
+
+def _link_curve(family, lik) -> bool:
+    return not family.monotone and lik.link != "identity"
+
+
+def _read_plates(data, plate):
+    if plate not in data.columns:
+        raise ValueError(f"data lacks the plate column {plate!r}; it has {list(data.columns)}")
+    if (data.columns == plate).sum() > 1:
+        raise ValueError(f"data has more than one column named {plate!r}: rename them so one name means one column")
+    if data[plate].isna().any():
+        raise ValueError(f"column {plate!r} has {int(data[plate].isna().sum())} missing plate label(s)")
+    codes, labels = pd.factorize(data[plate], sort=True)
+    if len(labels) < 2:
+        raise ValueError(f"column {plate!r} has a single plate: a plate effect needs at least two plates")
+    return codes.astype("int64"), labels.tolist()
+
+
+def _group_parameters(priors, names, forms, decorrelated, prepared, given_priors) -> dict:
+    """The groups' free curve parameters (dims ``group``) with their population, in the current model."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    values = {}
+    if decorrelated:
+        mus, sds = [], []
+        for name in _CURVE_BLOCK:
+            p = priors.params[name]
+            mus.append(pm.Normal(f"{name}_mu", mu=p.mu, sigma=p.mu_sd))
+            sds.append(pm.HalfNormal(f"{name}_sd", sigma=p.sd))
+        basis_priors = given_priors if isinstance(given_priors, FourPLPriors) else _as_four_pl(priors)
+        center, chol = curve_preconditioner(prepared, basis_priors)
+        curve = pm.Normal("curve", mu=pt.stack(mus), sigma=pt.stack(sds), dims=("group", "curve_param"),
+                          transform=_affine_curve_transform(center, chol))  # fmt: skip
+        for k, name in enumerate(_CURVE_BLOCK):
+            values[name] = pm.Deterministic(name, curve[:, k], dims="group")
+        return values
+    n_groups = len(prepared.groups)
+    for name in names:
+        p = priors.params[name]
+        mu = pm.Normal(f"{name}_mu", mu=p.mu, sigma=p.mu_sd)
+        if forms[name] == "shared":
+            values[name] = pm.Deterministic(name, pt.ones(n_groups) * mu, dims="group")
+            continue
+        sd = pm.HalfNormal(f"{name}_sd", sigma=p.sd)
+        if forms[name] == "centered":
+            values[name] = pm.Normal(name, mu=mu, sigma=sd, dims="group")
+        else:
+            z = pm.Normal(f"{name}_z", mu=0.0, sigma=1.0, dims="group")
+            values[name] = pm.Deterministic(name, mu + sd * z, dims="group")
+    return values
+
+
+def _as_four_pl(priors) -> FourPLPriors:
+    """The 4PL priors :func:`curve_preconditioner` reads, from a :class:`DoseResponsePriors` of the 4PL."""
+    fields = {f"{n}_{k}": getattr(priors.params[n], a) for n in _GROUP_PARAMS
+              for k, a in (("mu", "mu"), ("mu_sd", "mu_sd"), ("sd", "sd"))}  # fmt: skip
+    return FourPLPriors(**fields, sigma=priors.sigma, plate_sd=priors.plate_sd)
+
+
+def _normal_cells(col, mu_obs, sigma, cells, prepared, total_size, batch_size):
+    """Normal noise on cell means: the cell means' likelihood plus the within-cell Potential (see ``aggregate``)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    pm.Normal(
+        "response_mean", mu=mu_obs, sigma=sigma / pt.sqrt(col["cell_n"]), observed=col["cell_mean"],
+        total_size=total_size,
+    )  # fmt: skip
+    n_total = int(cells["n"].sum())
+    within = {
+        "within_dof": float(n_total - len(cells)),
+        "within_ss": float(cells["ss"].sum()),
+        "within_const": float(-0.5 * (n_total - len(cells)) * np.log(2 * np.pi) - 0.5 * np.log(cells["n"]).sum()),
+    }
+    if batch_size is None:
+        within = {k: pm.Data(k, v) for k, v in within.items()}
+        _measurement_data(prepared)
+    pm.Potential(
+        "within_cell",
+        within["within_const"] - within["within_dof"] * pt.log(sigma) - within["within_ss"] / (2 * sigma**2),
+    )
+
+
+def _measurement_data(prepared):
+    """Each measurement's cell and value, for expanding cell results back to measurements (not in logp): the cells
+    are the curve's points, in the same order (sorted by group, then log concentration)."""
+    import pymc as pm
+
+    cell_of = curve_points(prepared.group_idx, prepared.log_conc)[2]
+    pm.Data("measurement_cell", cell_of)
+    pm.Data("measurement_y", prepared.response)
+    if prepared.trials is not None:
+        pm.Data("measurement_trials", prepared.trials)

@@ -1,5 +1,5 @@
-"""One 4PL curve: the PyMC model (:func:`four_pl_model`) and drc's least-squares reference fit
-(:func:`least_squares_four_pl`).
+"""One curve: the PyMC model of any family and likelihood (:func:`dose_response_model`; with the 4PL and Normal noise
+as defaults also :func:`four_pl_model`) and drc's least-squares 4PL reference fit (:func:`least_squares_four_pl`).
 
 Both read one curve's data as a table with column names, as the many-curve builder does (without the group column)::
 
@@ -14,19 +14,23 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from recipes_utils.dose_response.priors import CurvePriors, default_curve_priors
+from recipes_utils.dose_response.families import resolve_family
+from recipes_utils.dose_response.hierarchical import n_curve_params
+from recipes_utils.dose_response.likelihoods import check_observations, noise_variables, observe, response_family
+from recipes_utils.dose_response.priors import CurvePriors, DoseResponsePriors, as_dose_response_priors, family_priors
+from recipes_utils.dose_response.spec import ModelSpec, attach_spec, check_identifiable, check_zero_level, dose_range
 from recipes_utils.dose_response.table import _N_CURVE_PARAMS, one_curve_arrays
 from recipes_utils.models import four_pl
 
 
-def _check_curve_data(concentration, response) -> tuple[np.ndarray, np.ndarray]:
+def _check_curve_data(concentration, response, n_params=_N_CURVE_PARAMS) -> tuple[np.ndarray, np.ndarray]:
     """One curve's concentrations and responses as float arrays, or a ValueError that says what is wrong."""
     conc = np.asarray(concentration, dtype=float)
     y = np.asarray(response, dtype=float)
     if conc.ndim != 1 or conc.shape != y.shape:
         raise ValueError(f"concentration and response must be 1-D of the same length, got {conc.shape}, {y.shape}")
-    if len(y) < _N_CURVE_PARAMS:
-        raise ValueError(f"a 4-parameter curve needs at least {_N_CURVE_PARAMS} measurements, got {len(y)}")
+    if len(y) < n_params:
+        raise ValueError(f"a {n_params}-parameter curve needs at least {n_params} measurements, got {len(y)}")
     if not np.isfinite(y).all():
         raise ValueError(f"response must be finite: {int((~np.isfinite(y)).sum())} NaN or infinite value(s)")
     if not np.isfinite(conc).all() or (conc < 0).any():
@@ -34,6 +38,126 @@ def _check_curve_data(concentration, response) -> tuple[np.ndarray, np.ndarray]:
     if len(np.unique(conc[conc > 0])) < 2:
         raise ValueError("fewer than two distinct positive concentrations: there is no dose range to fit a curve to")
     return conc, y
+
+
+def dose_response_model(
+    data=None,
+    response=None,
+    *,
+    concentration=None,
+    log_concentration=None,
+    zero_is_control: bool = False,
+    priors=None,
+    curve="ll4",
+    likelihood: str = "normal",
+    trials=None,
+):
+    """One dose-response curve of any family and likelihood as a PyMC model, with data-scaled default priors.
+
+    The data, in either form (:func:`~recipes_utils.dose_response.table.one_curve_arrays`):
+
+    - a table and its column names, as for ``hierarchical_dose_response`` without ``group``:
+      ``dose_response_model(table, concentration="dose", response="dead", trials="total",
+      likelihood="binomial")`` (or ``log_concentration="log_dose"``; the defaults are ``"concentration"`` and
+      ``"response"``; a concentration of 0 needs ``zero_is_control=True``);
+    - arrays: ``dose_response_model(concentrations, responses)`` (``trials=`` an array of trials).
+
+    ``curve`` and ``likelihood`` as for :func:`~recipes_utils.dose_response.hierarchical_dose_response` (the
+    families of :func:`~recipes_utils.dose_response.curve_family`, the likelihoods of
+    :mod:`~recipes_utils.dose_response.likelihoods`). ``priors``: a :class:`DoseResponsePriors` (the curve's value of
+    each free parameter ``~ Normal(mu, mu_sd)``; for the 4PL with Normal or Student-t noise also a
+    :class:`CurvePriors`) or ``None`` for :func:`~recipes_utils.dose_response.priors.family_priors`'s rule.
+
+    The variables: the levels ``top`` and ``bottom`` (``Normal``; under a bounded likelihood ``Normal`` on
+    ``logit_top`` or ``log_top`` with ``top`` a Deterministic; ll3 has one), the location (``log_ec50``, ``log_e``,
+    ``log_nec``; ``Normal``), the shapes (``hill``, ``asym``, ``rate``, ``hormesis``: ``LogNormal``; bc5's
+    ``hill = 1 + exp(log_hill_excess)``), the noise (:func:`~recipes_utils.dose_response.likelihoods.
+    noise_variables`), the curve ``mu`` (a Deterministic: the mean response) and the observed ``response``. The
+    concentration is a ``pm.Data`` container ``log_conc`` (and the trials ``trials``), so ``pm.set_data`` and
+    ``pm.sample_posterior_predictive(..., predictions=True)`` give the curve at new doses. The data need at least as
+    many finite measurements as the curve has parameters, at two or more distinct positive concentrations; a family
+    with more parameters than distinct doses is refused.
+    """
+    import pymc as pm
+
+    lik = response_family(likelihood)
+    n_trials = None
+    if isinstance(data, pd.DataFrame) and trials is not None:
+        if not isinstance(trials, str):
+            raise TypeError(f"with a table, give trials as a column name, got a {type(trials).__name__}")
+        if trials not in data.columns:
+            raise ValueError(f"data lacks the trials column {trials!r}; it has {list(data.columns)}")
+        n_trials = pd.to_numeric(data[trials], errors="coerce").to_numpy(dtype=float)
+    elif trials is not None:
+        if isinstance(trials, str):
+            raise TypeError(
+                f"trials is a column name ({trials!r}), but data is not a DataFrame: pass the table as data"
+            )
+        n_trials = np.asarray(trials, dtype=float)
+    conc, y = one_curve_arrays(
+        data, response, concentration=concentration, log_concentration=log_concentration,
+        zero_is_control=zero_is_control,
+    )  # fmt: skip
+    if n_trials is not None and n_trials.shape != y.shape:
+        raise ValueError(f"trials must have one value per response, got shapes {n_trials.shape} and {y.shape}")
+    n_params = n_curve_params(curve)
+    conc, y = _check_curve_data(conc, y, n_params)
+    trials_name = trials if isinstance(trials, str) else "trials"
+    check_observations(lik, y, n_trials, response=response if isinstance(response, str) else "response",
+                       trials_name=trials_name)  # fmt: skip
+    if lik.counts:  # whole numbers, checked: PyMC's discrete distributions take them as integers
+        y = y.astype("int64")
+        n_trials = None if n_trials is None else n_trials.astype("int64")
+    with np.errstate(divide="ignore"):
+        log_conc = np.log(conc)
+    level = y if n_trials is None else y / n_trials
+    if np.ptp(level) == 0:
+        raise ValueError(f"the response is constant ({level[0]:.4g} in every row): there is no curve to fit")
+    family = resolve_family(curve, log_conc, level)
+    check_identifiable(family, log_conc, "the data have")
+    check_zero_level(family, lik, log_conc, y)
+    names = (*(lik.level_name(lv) for lv in family.levels), family.location, *family.free_shapes())
+    if priors is None:
+        priors = family_priors(family, lik, np.zeros(len(y), dtype="int64"), log_conc, y, n_trials)
+    elif isinstance(priors, CurvePriors) and (family.name != "ll4" or lik.link != "identity"):
+        raise TypeError(f"CurvePriors are the 4PL's with Normal or Student-t noise; curve={family.name!r} with "
+                        f"likelihood={lik.name!r} needs a DoseResponsePriors with {list(names)}")  # fmt: skip
+    if not isinstance(priors, CurvePriors | DoseResponsePriors):
+        raise TypeError(f"priors must be a CurvePriors or a DoseResponsePriors, got {type(priors).__name__}")
+    priors = as_dose_response_priors(priors)
+    priors.check_for(names, lik.name, hierarchical=False)
+    with pm.Model() as model:
+        x = pm.Data("log_conc", log_conc)
+        natural, on_link = {}, {}
+        for level in ("top", "bottom"):
+            if level not in family.levels:
+                continue
+            free_name = lik.level_name(level)
+            p = priors.params[free_name]
+            on_link[level] = pm.Normal(free_name, p.mu, p.mu_sd)
+            natural[level] = on_link[level] if free_name == level else pm.Deterministic(
+                level, lik.to_response(on_link[level]))  # fmt: skip
+        p = priors.params[family.location]
+        natural[family.location] = pm.Normal(family.location, p.mu, p.mu_sd)
+        for s in family.shapes:
+            p = priors.params[s.free]
+            if s.lower == 0:
+                natural[s.name] = pm.LogNormal(s.name, p.mu, p.mu_sd)
+            else:
+                natural[s.name] = pm.Deterministic(s.name, s.natural(pm.Normal(s.free, p.mu, p.mu_sd)))
+        noise = noise_variables(lik, priors)
+        if not family.monotone and lik.link != "identity":
+            mean = lik.to_response(family.curve(x, {**natural, **on_link}))
+        else:
+            mean = family.curve(x, natural)
+        mu = pm.Deterministic("mu", mean)
+        n = pm.Data("trials", n_trials) if n_trials is not None else None
+        observe(lik, "response", mu, noise, y, trials=n, shape=x.shape)
+    options = {"concentration": concentration, "log_concentration": log_concentration,
+               "zero_is_control": zero_is_control, "response": response, "trials": trials}  # fmt: skip
+    spec = ModelSpec("one_curve", family, lik, priors, ["curve"], dose_range(np.zeros(len(y), "int64"), log_conc, 1),
+                     options=options)  # fmt: skip
+    return attach_spec(model, spec)
 
 
 def four_pl_model(
@@ -44,8 +168,12 @@ def four_pl_model(
     log_concentration=None,
     zero_is_control: bool = False,
     priors: CurvePriors | None = None,
+    curve="ll4",
+    likelihood: str = "normal",
+    trials=None,
 ):
-    """One 4PL curve as a PyMC model, with :func:`default_curve_priors` unless ``priors`` are given.
+    """One 4PL curve as a PyMC model, with :func:`default_curve_priors` unless ``priors`` are given: this is
+    :func:`dose_response_model`, whose defaults are the 4PL (``curve="ll4"``) with Normal noise.
 
     The data, in either form (:func:`~recipes_utils.dose_response.table.one_curve_arrays`):
 
@@ -60,28 +188,10 @@ def four_pl_model(
     concentration is a ``pm.Data`` container ``log_conc`` and the curve a ``Deterministic`` ``mu``, so
     ``pm.set_data`` and ``pm.sample_posterior_predictive(..., predictions=True)`` give the curve at new doses.
     """
-    import pymc as pm
-
-    conc, y = one_curve_arrays(
+    return dose_response_model(
         data, response, concentration=concentration, log_concentration=log_concentration,
-        zero_is_control=zero_is_control,
+        zero_is_control=zero_is_control, priors=priors, curve=curve, likelihood=likelihood, trials=trials,
     )  # fmt: skip
-    conc, y = _check_curve_data(conc, y)
-    priors = default_curve_priors(conc, y) if priors is None else priors
-    if not isinstance(priors, CurvePriors):
-        raise TypeError(f"priors must be a CurvePriors, got {type(priors).__name__}")
-    with np.errstate(divide="ignore"):
-        log_conc = np.log(conc)
-    with pm.Model() as model:
-        x = pm.Data("log_conc", log_conc)
-        top = pm.Normal("top", priors.top_mu, priors.top_sd)
-        bottom = pm.Normal("bottom", priors.bottom_mu, priors.bottom_sd)
-        log_ec50 = pm.Normal("log_ec50", priors.log_ec50_mu, priors.log_ec50_sd)
-        hill = pm.LogNormal("hill", priors.log_hill_mu, priors.log_hill_sd)
-        sigma = pm.HalfNormal("sigma", priors.sigma)
-        mu = pm.Deterministic("mu", four_pl(x, bottom, top, log_ec50, hill))
-        pm.Normal("response", mu, sigma, observed=y, shape=x.shape)
-    return model
 
 
 def least_squares_four_pl(

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from recipes_utils.dose_response.hierarchical import _GROUP_PARAMS
-from recipes_utils.models import four_pl
+from recipes_utils.dose_response.likelihoods import observation, observe
+from recipes_utils.dose_response.spec import attach_spec, model_spec
 
 
 def _minibatched(model) -> bool:
@@ -23,8 +23,40 @@ def _without_potentials(model):
     return model
 
 
-def _group_curve(model, log_conc, g, names=("bottom", "top", "log_ec50", "hill")):
-    return four_pl(log_conc, *(model[n][g] for n in names))
+def _natural(model, spec) -> dict:
+    """The model's natural curve parameters (levels on the response scale, location, shapes), by name."""
+    family = spec.family
+    return {name: model[name] for name in (*family.levels, family.location, *(s.name for s in family.shapes))}
+
+
+def _group_curve(model, log_conc, g):
+    """The mean response at ``log_conc`` of groups ``g`` (arrays of the same length), from the model's own graph."""
+    spec = model_spec(model)
+    return spec.mean(log_conc, {name: value[g] for name, value in _natural(model, spec).items()})
+
+
+def _noise(model) -> dict:
+    return {name: model[name] for name in ("sigma", "nu", "alpha", "kappa") if name in model.named_vars}
+
+
+def _measurement_parts(m):
+    """Each measurement's likelihood, mean, noise and trials in an aggregated model, from its row's cell."""
+    spec = model_spec(m)
+    c = m["measurement_cell"]
+    mu = _group_curve(m, m["cell_log_conc"][c], m["cell_group_idx"][c])
+    trials = m["measurement_trials"] if "measurement_trials" in m.named_vars else None
+    return spec.likelihood, mu, _noise(m), trials
+
+
+def _clone(model):
+    """``clone_model``, keeping the record of how the model was built."""
+    from pymc.model.fgraph import clone_model
+
+    return attach_spec(clone_model(model), model_spec(model))
+
+
+def _per_row(model) -> bool:
+    return "response" in {rv.name for rv in model.observed_RVs}
 
 
 def _require_free_variables(model, idata, what: str) -> None:
@@ -46,35 +78,34 @@ def _require_free_variables(model, idata, what: str) -> None:
 def log_likelihood(model, idata, *, extend: bool = True):
     """Pointwise log-likelihood, one value per measurement, for LOO (``az.loo``, ``az.compare``).
 
-    For a per-measurement model this is ``pm.compute_log_likelihood``. For an aggregated model (``aggregate=True``)
-    the cells are expanded back: each measurement ``y_i`` of cell ``c`` gets ``log Normal(y_i | mu_c, sigma)``
-    computed from the model's own graph, so LOO over it compares with LOO over the per-measurement model (the
-    tests check that the two agree). Returns a Dataset with variable ``response`` and dims (chain, draw,
+    For a per-measurement model (one curve, or many without ``aggregate``) this is ``pm.compute_log_likelihood``. For
+    an aggregated model (``aggregate=True``) the cells are expanded back: each measurement ``y_i`` of cell ``c`` gets
+    its own log density (``log Normal(y_i | mu_c, sigma)``, ``log Binomial(y_i | n_i, mu_c)``, ``log Poisson(y_i |
+    mu_c)``) computed from the model's own graph, so LOO over it compares with LOO over the per-measurement model
+    (the tests check that the two agree). Returns a Dataset with variable ``response`` and dims (chain, draw,
     measurement); with ``extend`` it also becomes ``idata.log_likelihood``.
     """
     import pymc as pm
-    from pymc.model.fgraph import clone_model
 
     if _minibatched(model):
         raise ValueError("log_likelihood needs a model from hierarchical_four_pl without batch_size (a minibatch "
                          "model's likelihood sees a random batch of rows, not each measurement)")  # fmt: skip
     _require_free_variables(model, idata, "log_likelihood")
-    if "response" in model.named_vars and "y" in model.named_vars:
+    if _per_row(model):
         out = pm.compute_log_likelihood(idata, model=model, var_names=["response"], extend_inferencedata=False,
                                         progressbar=False)  # fmt: skip
         ll = out.log_likelihood if hasattr(out, "log_likelihood") else out
         ll = ll[["response"]].rename({ll["response"].dims[-1]: "measurement"})
     elif "measurement_cell" in model.named_vars:
-        m = _without_potentials(clone_model(model))
+        m = _without_potentials(_clone(model))
         with m:
-            c = m["measurement_cell"]
-            mu = _group_curve(m, m["cell_log_conc"][c], m["cell_group_idx"][c])
-            pm.Deterministic("response", pm.logp(pm.Normal.dist(mu, m["sigma"]), m["measurement_y"]))
+            lik, mu, noise, trials = _measurement_parts(m)
+            pm.Deterministic("response", pm.logp(observation(lik, mu, noise, trials), m["measurement_y"]))
             pp = pm.sample_posterior_predictive(idata, var_names=["response"], progressbar=False)
         ll = pp.posterior_predictive[["response"]]
         ll = ll.rename({ll["response"].dims[-1]: "measurement"})
     else:
-        raise ValueError("log_likelihood needs a model from hierarchical_four_pl (without batch_size)")
+        raise ValueError("log_likelihood needs a model from the dose-response builders (without batch_size)")
     if extend:
         if "log_likelihood" in idata:
             del idata["log_likelihood"]
@@ -85,27 +116,26 @@ def log_likelihood(model, idata, *, extend: bool = True):
 def posterior_predictive(model, idata, *, seed=None, extend: bool = True):
     """Posterior predictive draws, one per measurement, as ``response`` (dims chain, draw, measurement).
 
-    For an aggregated model the replicate measurements are drawn individually from ``Normal(mu_c, sigma)`` (not the
-    cell means), from the model's own graph, so checks and plots look the same for both forms of the model.
+    For an aggregated model the replicate measurements are drawn individually from their own distribution
+    (``Normal(mu_c, sigma)``, ``Binomial(n_i, mu_c)``, ``Poisson(mu_c)``; not the cell means or totals), from the
+    model's own graph, so checks and plots look the same for both forms of the model.
     """
     import pymc as pm
-    from pymc.model.fgraph import clone_model
 
     if _minibatched(model):
         raise ValueError("posterior_predictive needs a model from hierarchical_four_pl without batch_size")
     _require_free_variables(model, idata, "posterior_predictive")
-    if "response" in model.named_vars and "y" in model.named_vars:
+    if _per_row(model):
         with model:
             pp = pm.sample_posterior_predictive(idata, var_names=["response"], random_seed=seed, progressbar=False)
     elif "measurement_cell" in model.named_vars:
-        m = _without_potentials(clone_model(model))
+        m = _without_potentials(_clone(model))
         with m:
-            c = m["measurement_cell"]
-            mu = _group_curve(m, m["cell_log_conc"][c], m["cell_group_idx"][c])
-            pm.Normal("response", mu, m["sigma"])
+            lik, mu, noise, trials = _measurement_parts(m)
+            observe(lik, "response", mu, noise, None, trials=trials)
             pp = pm.sample_posterior_predictive(idata, var_names=["response"], random_seed=seed, progressbar=False)
     else:
-        raise ValueError("posterior_predictive needs a model from hierarchical_four_pl without batch_size")
+        raise ValueError("posterior_predictive needs a model from the dose-response builders without batch_size")
     draws = pp.posterior_predictive[["response"]]
     draws = draws.rename({draws["response"].dims[-1]: "measurement"})
     if extend:
@@ -116,7 +146,8 @@ def posterior_predictive(model, idata, *, seed=None, extend: bool = True):
 
 
 def predict_curves(model, idata, log_concentration, *, groups=None, new_groups: int = 0, seed=None):
-    """Curves at new doses, from the model's own graph: for fitted groups, or for groups not yet measured.
+    """Curves (the mean response) at new doses, from the model's own graph: for fitted groups, or for groups not
+    yet measured. Any curve family and likelihood; a one-curve model's single curve is the group ``"curve"``.
 
     Parameters
     ----------
@@ -137,7 +168,6 @@ def predict_curves(model, idata, log_concentration, *, groups=None, new_groups: 
     """
     import pymc as pm
     import pytensor.tensor as pt
-    from pymc.model.fgraph import clone_model
 
     x = np.asarray(log_concentration, dtype=float)
     if x.ndim != 1 or x.size == 0:
@@ -149,18 +179,25 @@ def predict_curves(model, idata, log_concentration, *, groups=None, new_groups: 
     if groups is not None and (isinstance(groups, str) or not np.iterable(groups)):
         groups = [groups]  # one label, not a sequence of labels (a string would be split into letters)
     _require_free_variables(model, idata, "predict_curves")
-    labels = list(model.coords["group"])
-    m = clone_model(model)
+    spec = model_spec(model)
+    family, lik = spec.family, spec.likelihood
+    one_curve = spec.kind == "one_curve"
+    if one_curve and new_groups:
+        raise ValueError("new_groups draws curves from a population: a one-curve model has none")
+    labels = list(spec.groups)
+    m = _clone(model)
     with m:
         grid = pm.Data("prediction_log_conc", x)
         if new_groups:
-            params = {}
-            for name in _GROUP_PARAMS:
+            free = {}
+            for name in spec.free_params:
                 if f"{name}_sd" in m.named_vars:
-                    params[name] = pm.Normal(f"{name}_new", m[f"{name}_mu"], m[f"{name}_sd"], shape=int(new_groups))
+                    free[name] = pm.Normal(f"{name}_new", m[f"{name}_mu"], m[f"{name}_sd"], shape=int(new_groups))
                 else:
-                    params[name] = pt.ones(int(new_groups)) * m[f"{name}_mu"]
-            params["hill"] = pt.exp(params["log_hill"])
+                    free[name] = pt.ones(int(new_groups)) * m[f"{name}_mu"]
+            params = {family.location: free[family.location]}
+            params.update({lv: lik.to_response(free[lik.level_name(lv)]) for lv in family.levels})
+            params.update({s.name: s.natural(free[s.free]) for s in family.shapes})
             out_labels = [f"new {i}" for i in range(int(new_groups))]
         else:
             chosen = labels if groups is None else list(groups)
@@ -168,9 +205,13 @@ def predict_curves(model, idata, log_concentration, *, groups=None, new_groups: 
             if unknown:
                 raise ValueError(f"groups {unknown} were not fitted; the model's groups are {labels[:10]}...")
             idx = np.array([labels.index(g) for g in chosen])
-            params = {n: m[n][idx] for n in ("bottom", "top", "log_ec50", "hill")}
+            natural = _natural(m, spec)
+            if one_curve:
+                params = {n: pt.stack([v])[idx] for n, v in natural.items()}
+            else:
+                params = {n: v[idx] for n, v in natural.items()}
             out_labels = chosen
-        curve = four_pl(grid[None, :], *(params[n][:, None] for n in ("bottom", "top", "log_ec50", "hill")))
+        curve = spec.mean(grid[None, :], {n: v[:, None] for n, v in params.items()})
         pm.Deterministic("curve", curve)
         pp = pm.sample_posterior_predictive(idata, var_names=["curve"], predictions=True, random_seed=seed,
                                             progressbar=False)  # fmt: skip

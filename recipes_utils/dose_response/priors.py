@@ -14,8 +14,10 @@ import pandas as pd
 from recipes_utils.dose_response.table import one_curve_arrays, prepare_grouped
 
 
-def _check_prior_fields(priors) -> None:
+def _check_prior_fields(priors, skip=()) -> None:
     for f in fields(priors):
+        if f.name in skip:
+            continue
         value = getattr(priors, f.name)
         if value is None and f.default is None:  # an optional prior, not set
             continue
@@ -25,7 +27,7 @@ def _check_prior_fields(priors) -> None:
             raise TypeError(f"{type(priors).__name__}.{f.name} must be a number, got {value!r}") from None
         if not np.isfinite(value):
             raise ValueError(f"{type(priors).__name__}.{f.name} must be finite, got {value}")
-        if not f.name.endswith("_mu") and value <= 0:
+        if not (f.name == "mu" or f.name.endswith("_mu")) and value <= 0:
             raise ValueError(f"{type(priors).__name__}.{f.name} is a scale and must be > 0, got {value}")
 
 
@@ -204,3 +206,143 @@ def default_priors(data: pd.DataFrame, **columns) -> FourPLPriors:
         log_hill_mu=0.0, log_hill_mu_sd=1.0, log_hill_sd=0.5,
         sigma=k["s"], plate_sd=k["R"] / 2,
     )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ParameterPrior:
+    """The prior of one free curve parameter (``top``, ``logit_top``, ``log_e``, ``log_hill``, ...): a population mean
+    ``Normal(mu, mu_sd)`` (for one curve, the curve's own value) and, in the many-curve model, a spread of the groups'
+    values around it ``HalfNormal(sd)``."""
+
+    mu: float
+    mu_sd: float
+    sd: float | None = None  # needed by the many-curve model only
+
+    def __post_init__(self):
+        _check_prior_fields(self)
+
+
+@dataclass(frozen=True)
+class DoseResponsePriors:
+    """Priors of a dose-response model of any curve family and likelihood, in the units of your response (on the
+    scale its levels live on: logit for binomial and Beta, log for counts) and natural-log concentration.
+
+    ``params`` maps each free curve parameter to its :class:`ParameterPrior`: the names of
+    :func:`free_curve_params` (for ``curve="ll4"`` and Normal noise ``bottom``, ``top``, ``log_ec50``, ``log_hill``;
+    with a binomial likelihood ``logit_bottom``, ``logit_top``, ...). ``sigma``: HalfNormal scale of Normal or
+    Student-t noise; ``dispersion``: HalfNormal scale of ``1 / sqrt(alpha)`` (negative binomial) or
+    ``1 / sqrt(kappa)`` (Beta); ``plate_sd``: HalfNormal scale of the plate offsets' spread (with plates, on the
+    levels' scale). :func:`default_dose_response_priors` scales them from the data.
+    """
+
+    params: dict
+    sigma: float | None = None
+    dispersion: float | None = None
+    plate_sd: float | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.params, dict) or not all(isinstance(p, ParameterPrior) for p in self.params.values()):
+            raise TypeError("DoseResponsePriors.params must be a dict of parameter name -> ParameterPrior")
+        _check_prior_fields(self, skip=("params",))
+
+    def table(self) -> pd.DataFrame:
+        """The priors as a table: one row per population parameter and noise scale."""
+        rows = []
+        for name, p in self.params.items():
+            rows.append((f"{name}_mu" if p.sd is not None else name, f"Normal({p.mu:.3g}, {p.mu_sd:.3g})"))
+            if p.sd is not None:
+                rows.append((f"{name}_sd", f"HalfNormal({p.sd:.3g})"))
+        for name in ("sigma", "dispersion", "plate_sd"):
+            if getattr(self, name) is not None:
+                rows.append((name, f"HalfNormal({getattr(self, name):.3g})"))
+        return pd.DataFrame(rows, columns=["parameter", "prior"]).set_index("parameter")
+
+    def check_for(self, names, likelihood: str, *, hierarchical: bool) -> None:
+        """Refuse priors that lack a parameter of the model (``names``) or its likelihood's noise scale."""
+        missing = [n for n in names if n not in self.params]
+        if missing:
+            raise ValueError(f"priors lack the curve parameter(s) {missing}; this model's are {list(names)}")
+        if hierarchical:
+            no_sd = [n for n in names if self.params[n].sd is None]
+            if no_sd:
+                raise ValueError(f"the many-curve model needs a spread (sd) in the prior of {no_sd}")
+        need = {"normal": "sigma", "student_t": "sigma", "negative_binomial": "dispersion", "beta": "dispersion"}
+        if likelihood in need and getattr(self, need[likelihood]) is None:
+            raise ValueError(f"likelihood={likelihood!r} needs DoseResponsePriors({need[likelihood]}=...)")
+
+
+def free_curve_params(family, lik) -> tuple[str, ...]:
+    """The free curve parameters of ``family`` (a :class:`~recipes_utils.dose_response.families.CurveFamily`) under
+    likelihood ``lik`` (a ``ResponseFamily``): levels on their scale, the location, the shapes' free parameters."""
+    return (*(lik.level_name(level) for level in family.levels), family.location, *family.free_shapes())
+
+
+def as_dose_response_priors(priors) -> DoseResponsePriors:
+    """``priors`` as a :class:`DoseResponsePriors`: a :class:`FourPLPriors` or a :class:`CurvePriors` (the 4PL with
+    Normal or Student-t noise) converted, one already of that type returned as it is."""
+    if isinstance(priors, DoseResponsePriors):
+        return priors
+    if isinstance(priors, FourPLPriors):
+        params = {name: ParameterPrior(*(getattr(priors, f"{name}_{k}") for k in ("mu", "mu_sd", "sd")))
+                  for name in ("bottom", "top", "log_ec50", "log_hill")}  # fmt: skip
+        return DoseResponsePriors(params, sigma=priors.sigma, plate_sd=priors.plate_sd)
+    if isinstance(priors, CurvePriors):
+        params = {name: ParameterPrior(getattr(priors, f"{name}_mu"), getattr(priors, f"{name}_sd"))
+                  for name in ("bottom", "top", "log_ec50")}  # fmt: skip
+        params["log_hill"] = ParameterPrior(priors.log_hill_mu, priors.log_hill_sd)
+        return DoseResponsePriors(params, sigma=priors.sigma)
+    raise TypeError(
+        f"priors must be a DoseResponsePriors (or for the 4PL a FourPLPriors or CurvePriors), got {type(priors).__name__}"
+    )
+
+
+def family_priors(family, lik, group_idx, log_conc, y, trials=None) -> DoseResponsePriors:
+    """The default priors of a model, scaled from its rows (arrays as :func:`prepare_grouped` makes them).
+
+    Levels: ``Normal(c, R)`` population mean, ``HalfNormal(R / 2)`` spread, where ``c`` and ``R`` are the midpoint
+    and range of the response on the levels' scale: the rows' values (Normal, Student-t; :data:`DEFAULT_PRIOR_RULE`),
+    or each (group, dose) cell's empirical logit or log (:func:`~recipes_utils.dose_response.likelihoods.
+    empirical_levels`). The location ``Normal(m, w / 2)``, spread ``HalfNormal(w / 2)`` (``m``, ``w``: midpoint and
+    width of the tested log doses); the shapes as :func:`~recipes_utils.dose_response.families.family_prior_rule`
+    lists them. Noise: ``sigma ~ HalfNormal(sd of the response)``; ``dispersion ~ HalfNormal(1)``; plates
+    ``HalfNormal(R / 2)``. For the 4PL with Normal noise these are exactly :func:`default_priors`'s numbers.
+    """
+    from recipes_utils.dose_response.likelihoods import empirical_levels
+
+    levels = empirical_levels(lik, group_idx, log_conc, y, trials)
+    k = _scales(log_conc, levels)
+    params = {lik.level_name(level): ParameterPrior(k["c"], k["R"], k["R"] / 2) for level in family.levels}
+    params[family.location] = ParameterPrior(k["m"], k["w"] / 2, k["w"] / 2)
+    for s in family.shapes:
+        params[s.free] = ParameterPrior(s.mu, s.mu_sd, s.sd)
+    order = free_curve_params(family, lik)
+    params = {name: params[name] for name in order}
+    identity = lik.link == "identity"
+    return DoseResponsePriors(
+        params, sigma=k["s"] if identity else None,
+        dispersion=1.0 if lik.name in ("negative_binomial", "beta") else None, plate_sd=k["R"] / 2,
+    )  # fmt: skip
+
+
+def default_dose_response_priors(
+    data: pd.DataFrame, *, curve="ll4", likelihood: str = "normal", trials: str | None = None, group=None, **columns
+) -> DoseResponsePriors:
+    """The default priors of ``dose_response_model`` (``group=None``) or ``hierarchical_dose_response`` (``group``
+    a column) for this table, curve family and likelihood, by the rule of :func:`family_priors`.
+
+    ``columns`` are the column arguments of the builder (``response``, ``concentration`` or ``log_concentration``,
+    ``zero_is_control``, ``shared_controls``), which checks the table first.
+    """
+    from recipes_utils.dose_response.families import resolve_family
+    from recipes_utils.dose_response.likelihoods import check_observations, response_family
+
+    lik = response_family(likelihood)
+    if group is None:
+        data = data.assign(__curve__=0)
+        group = "__curve__"
+    prepared = prepare_grouped(data, group=group, trials=trials, min_points=1, **columns)
+    check_observations(lik, prepared.response, prepared.trials, response=columns.get("response", "response"),
+                       trials_name=trials)  # fmt: skip
+    level = prepared.response if prepared.trials is None else prepared.response / prepared.trials
+    family = resolve_family(curve, prepared.log_conc, level)
+    return family_priors(family, lik, prepared.group_idx, prepared.log_conc, prepared.response, prepared.trials)

@@ -24,6 +24,7 @@ class GroupedDoseResponse(NamedTuple):
     log_conc: np.ndarray  # float; -inf marks an untreated control (concentration 0)
     response: np.ndarray  # float
     shared_control: np.ndarray  # bool: the row is an untreated control shared by every group
+    trials: np.ndarray | None = None  # float: each row's number of trials (binomial responses count its successes)
 
 
 def prepare_grouped(
@@ -36,6 +37,7 @@ def prepare_grouped(
     zero_is_control: bool = False,
     shared_controls=None,
     min_points: int = _N_CURVE_PARAMS,
+    trials: str | None = None,
 ) -> GroupedDoseResponse:
     """Check a tidy dose-response table and turn it into arrays for the model.
 
@@ -44,6 +46,9 @@ def prepare_grouped(
     it is accepted only with ``zero_is_control=True`` and then sits exactly at the group's ``top``.
     ``shared_controls`` names the group label of untreated controls measured once for all groups (drc's
     ``acidiq`` marks them ``pct == 999``): those rows must have concentration 0 and belong to no curve.
+    ``trials`` names a column of numbers of trials, of which the response counts the successes (a binomial
+    response): it is read as numbers here (its values are checked by the likelihood), and the response is then
+    constant when the proportions are.
 
     Raises
     ------
@@ -60,7 +65,7 @@ def prepare_grouped(
         response=response,
         concentration=concentration,
         log_concentration=log_concentration,
-        others={"group": group},
+        others={"group": group} if trials is None else {"group": group, "trials": trials},
     )
     if data[group].isna().any():
         raise ValueError(f"column {group!r} has {int(data[group].isna().sum())} missing group label(s)")
@@ -81,8 +86,15 @@ def prepare_grouped(
             f"column {dose_col!r} has a single dose ({float(np.exp(dosed_values[0])):.4g}): a dose-response curve "
             "needs at least two (better five or more) distinct doses"
         )
-    if np.ptp(y) == 0:
-        raise ValueError(f"column {response!r} is constant ({y[0]:.4g} in every row): there is no curve to fit")
+    n_trials = None if trials is None else _numeric(data, trials)
+    if n_trials is not None and (n_trials <= 0).any():
+        raise ValueError(
+            f"column {trials!r} must hold numbers of trials >= 1; {int((n_trials <= 0).sum())} row(s) do not"
+        )
+    level = y if n_trials is None else y / n_trials
+    if np.ptp(level) == 0:
+        what = "constant" if n_trials is None else f"a constant proportion of {trials!r}"
+        raise ValueError(f"column {response!r} is {what} ({level[0]:.4g} in every row): there is no curve to fit")
 
     if shared.all():
         raise ValueError("every row is a shared control: there is no group to fit a curve to")
@@ -94,10 +106,10 @@ def prepare_grouped(
     if len(small):
         shown = ", ".join(f"{labels[i]!r} ({counts[i]})" for i in small[:5])
         raise ValueError(
-            f"{len(small)} group(s) have fewer than {min_points} measurements, too few for a 4-parameter curve: "
+            f"{len(small)} group(s) have fewer than {min_points} measurements, too few for a {min_points}-parameter curve: "
             f"{shown}{' ...' if len(small) > 5 else ''}. Drop them or pool them with similar groups."
         )
-    return GroupedDoseResponse(codes.astype("int64"), labels, log_conc, y, shared)
+    return GroupedDoseResponse(codes.astype("int64"), labels, log_conc, y, shared, n_trials)
 
 
 def _check_table(data, *, response, concentration, log_concentration, others: dict | None = None) -> tuple:

@@ -1,0 +1,242 @@
+"""Derived quantities with intervals: ECx (relative or absolute), NEC, and potency ratios, per curve, from a fit.
+
+:func:`ecx_table` is the one call: a tidy table with one row per curve and effect level, the posterior median and
+central interval of the ECx in concentration units, the probability that it lies beyond the tested doses and a flag
+a reader can act on. :func:`ecx_ratio` compares two curves (relative potency). :func:`ecx_draws` gives the posterior
+draws themselves, for anything else (model averaging in :mod:`~recipes_utils.dose_response.compare`, ratios between
+two separate fits).
+
+What ECx means here, for every family:
+
+- ``kind="relative"``: the concentration at which the curve has moved ``x`` % of the way from its control level
+  (``top``, the curve at zero dose) towards its high-dose limit (``bottom``): ``curve(ECx) = top + x / 100 * (bottom -
+  top)``. For a hormesis curve (bc5) that is the dose where the curve, after its bump, comes back down through that
+  level, measured from the control and not from the bump's maximum (bayesnec issue 195); for ll5, w1, w2 and bc5 the
+  EC50 is not the location parameter ``e``.
+- ``kind="absolute"``: the concentration from which the curve has passed a response ``level`` for good, in the
+  direction of the effect (for a binomial model the level is a probability, for counts a mean count). A level
+  beyond the high-dose limit is never reached (ECx ``inf``); a level on the control's side of the curve's whole
+  range is passed at every dose (ECx 0).
+
+The curve's own parameters are read from the posterior draws of the model's variables (``top``, ``bottom``, the
+location and the shapes), so intervals are exact posterior quantities, not delta-method approximations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from recipes_utils.dose_response.spec import model_spec
+
+
+def _stacked(posterior, name, spec) -> np.ndarray:
+    """A posterior variable as an array (chain, draw, group)."""
+    if name not in posterior:
+        raise ValueError(f"the posterior lacks {name!r}, which the ECx needs: fit storing every variable "
+                         "(sample_nuts(..., var_names=None))")  # fmt: skip
+    da = posterior[name]
+    if spec.kind == "one_curve":
+        return np.asarray(da.transpose("chain", "draw"))[..., None]
+    return np.asarray(da.transpose("chain", "draw", "group"))
+
+
+def curve_parameter_draws(model, idata) -> dict:
+    """The natural curve parameters' posterior draws, each (chain, draw, group); a level fixed at 0 as zeros."""
+    spec = model_spec(model)
+    posterior = idata.posterior if hasattr(idata, "posterior") else idata
+    family = spec.family
+    names = (*family.levels, family.location, *(s.name for s in family.shapes))
+    draws = {name: _stacked(posterior, name, spec) for name in names}
+    if family.zero_level:
+        draws[family.zero_level] = np.zeros_like(draws[family.location])
+    return draws
+
+
+def _shape_targets(spec, draws, values, kind):
+    """The shape value ``s`` the curve must reach, per draw, curve and effect level: (chain, draw, group, k)."""
+    top, bottom = draws["top"][..., None], draws["bottom"][..., None]
+    values = np.asarray(values, dtype=float)
+    if kind == "relative":
+        if not spec.link_curve:
+            return np.broadcast_to(1 - values / 100, top.shape[:-1] + values.shape)
+        target = top + values / 100 * (bottom - top)
+    else:
+        target = np.broadcast_to(values, top.shape[:-1] + values.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if spec.link_curve:
+            link = spec.likelihood.to_link
+            return (link(target) - link(bottom)) / (link(top) - link(bottom))
+        return (target - bottom) / (top - bottom)
+
+
+def ecx_draws(model, idata, x=(10, 50), *, kind: str = "relative", level=None):
+    """Posterior draws of the ECx in concentration units, as an ``xarray.DataArray`` (chain, draw, group, effect).
+
+    ``kind="relative"``: ``x`` holds the effect levels in percent (0 < x < 100), the ``effect`` coordinate; with
+    ``kind="absolute"``, ``level`` holds one or more response levels (the ``effect`` coordinate) and ``x`` is ignored.
+    An ECx never reached is ``inf``; one passed at every dose 0 (see the module docs).
+    """
+    import xarray as xr
+
+    spec = model_spec(model)
+    values = _effect_values(x, kind, level)
+    draws = curve_parameter_draws(model, idata)
+    s = _shape_targets(spec, draws, values, kind)
+    family = spec.family
+    shapes = {sh.name: draws[sh.name][..., None] for sh in family.shapes}
+    log_dose = family.log_dose_at(s, draws[family.location][..., None], shapes)
+    with np.errstate(over="ignore"):
+        ec = np.exp(log_dose)
+    posterior = idata.posterior if hasattr(idata, "posterior") else idata
+    return xr.DataArray(
+        ec, dims=("chain", "draw", "group", "effect"),
+        coords={"chain": posterior["chain"].values, "draw": posterior["draw"].values, "group": list(spec.groups),
+                "effect": values},
+        name="ecx", attrs={"kind": kind},
+    )  # fmt: skip
+
+
+def _effect_values(x, kind, level) -> np.ndarray:
+    if kind == "relative":
+        if level is not None:
+            raise ValueError("level= is for kind='absolute'; with kind='relative' give the percentages as x=")
+        values = np.atleast_1d(np.asarray(x, dtype=float))
+        if values.ndim != 1 or not ((values > 0) & (values < 100)).all():
+            raise ValueError(f"x must hold effect levels in percent, strictly between 0 and 100, got {x!r}")
+        return values
+    if kind == "absolute":
+        if level is None:
+            raise ValueError("kind='absolute' needs level=: the response level(s) the curve must reach")
+        values = np.atleast_1d(np.asarray(level, dtype=float))
+        if values.ndim != 1 or not np.isfinite(values).all():
+            raise ValueError(f"level must be one or more finite response levels, got {level!r}")
+        return values
+    raise ValueError(f"kind must be 'relative' or 'absolute', got {kind!r}")
+
+
+def _quantiles(values: np.ndarray, probs) -> np.ndarray:
+    """Quantiles over the last axis of ECx draws that may hold 0 and ``inf``: taken on the log scale with the
+    infinities held at +-1e300, so that interpolating next to one gives the infinity, not NaN."""
+    with np.errstate(divide="ignore"):
+        logs = np.clip(np.log(values), -1e300, 1e300)
+    q = np.nanquantile(logs, probs, axis=-1)
+    with np.errstate(over="ignore"):
+        return np.where(q >= 1e299, np.inf, np.where(q <= -1e299, 0.0, np.exp(q)))
+
+
+def summarize_ecx(draws, dose_range, prob: float = 0.94, kind: str = "relative") -> pd.DataFrame:
+    """The tidy table of :func:`ecx_table` from ECx draws (chain, draw, group, effect) and each curve's tested
+    range (group, 2)."""
+    if not 0 < prob < 1:
+        raise ValueError(f"prob must lie in (0, 1), got {prob}")
+    arr = np.asarray(draws.transpose("group", "effect", "chain", "draw")).reshape(
+        draws.sizes["group"], draws.sizes["effect"], -1)  # fmt: skip
+    lo_q, hi_q = (1 - prob) / 2, (1 + prob) / 2
+    q = _quantiles(arr, [0.5, lo_q, hi_q])
+    lowest, highest = dose_range[:, 0][:, None], dose_range[:, 1][:, None]
+    defined = ~np.isnan(arr)
+    n = np.maximum(defined.sum(-1), 1)
+    p_below = (arr < lowest[..., None]).sum(-1) / n
+    p_above = (arr > highest[..., None]).sum(-1) / n
+    rows = []
+    for i, group in enumerate(draws["group"].values):
+        for j, effect in enumerate(draws["effect"].values):
+            med, lower, upper = q[0, i, j], q[1, i, j], q[2, i, j]
+            rows.append({
+                "group": group, "kind": kind,
+                "x": float(effect) if kind == "relative" else np.nan,
+                "level": float(effect) if kind == "absolute" else np.nan,
+                "ecx": med, "ecx_lower": lower, "ecx_upper": upper,
+                "lowest_dose": dose_range[i, 0], "highest_dose": dose_range[i, 1],
+                "p_below_tested": p_below[i, j], "p_above_tested": p_above[i, j],
+                "flag": _flag(p_below[i, j], p_above[i, j], lower, upper, dose_range[i]),
+            })  # fmt: skip
+    table = pd.DataFrame(rows)
+    table.attrs["prob"] = prob
+    return table
+
+
+def _flag(p_below, p_above, lower, upper, tested) -> str:
+    if p_above >= 0.5:
+        return "likely above the highest dose: extrapolated, or never reached"
+    if p_below >= 0.5:
+        return "likely below the lowest dose: extrapolated"
+    if lower < tested[0] or upper > tested[1]:
+        return "interval reaches beyond the tested doses"
+    return "within the tested doses"
+
+
+def ecx_table(model, idata, x=(10, 50), *, kind: str = "relative", level=None, prob: float = 0.94) -> pd.DataFrame:
+    """ECx with intervals, one row per curve and effect level, as a tidy table.
+
+    Parameters
+    ----------
+    model, idata
+        A model from the dose-response builders (any family and likelihood) and its fit (``CurveFit.idata``).
+    x, kind, level
+        ``kind="relative"`` (the default): ECx for each percentage in ``x`` (default EC10 and EC50), measured from the
+        control level towards the high-dose limit. ``kind="absolute"``: the dose where the curve passes each response
+        ``level`` (see the module docs).
+    prob
+        The central interval's probability (0.94, ArviZ's default).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``group`` (a one-curve model's curve is ``"curve"``), ``kind``, ``x`` (relative) or ``level``
+        (absolute), ``ecx`` (posterior median, concentration units), ``ecx_lower`` and ``ecx_upper`` (the central
+        ``prob`` interval), ``lowest_dose`` and ``highest_dose`` (the curve's lowest and highest positive tested
+        dose), ``p_below_tested`` and ``p_above_tested`` (posterior probability that the ECx lies below the lowest or
+        above the highest; an ECx never reached counts as above), ``flag`` (``"within the tested doses"``, ``"interval
+        reaches beyond the tested doses"``, ``"likely above the highest dose: ..."``, ``"likely below the lowest dose:
+        ..."``); for a family with a no-effect concentration (``nec``) also ``nec``, ``nec_lower``, ``nec_upper``.
+        ``table.attrs["prob"]`` holds ``prob``.
+    """
+    spec = model_spec(model)
+    table = summarize_ecx(ecx_draws(model, idata, x, kind=kind, level=level), spec.dose_range, prob, kind)
+    if spec.family.nec:
+        posterior = idata.posterior if hasattr(idata, "posterior") else idata
+        nec = np.exp(_stacked(posterior, spec.family.nec, spec))
+        nec = np.moveaxis(nec, -1, 0).reshape(len(spec.groups), -1)
+        q = _quantiles(nec, [0.5, (1 - prob) / 2, (1 + prob) / 2])
+        by_group = {g: q[:, i] for i, g in enumerate(spec.groups)}
+        for k, col in enumerate(("nec", "nec_lower", "nec_upper")):
+            table[col] = [by_group[g][k] for g in table["group"]]
+    return table
+
+
+def ecx_ratio(model, idata, a, b, x: float = 50, *, kind: str = "relative", level=None, prob: float = 0.94):
+    """The relative potency of two curves of one model: the posterior of ``ECx_a / ECx_b``.
+
+    ``a`` and ``b`` are group labels; ``x`` one percentage (or, with ``kind="absolute"``, ``level`` one response
+    level). Returns a one-row DataFrame: ``a``, ``b``, ``x`` or ``level``, ``ratio`` (posterior median of
+    ``ECx_a / ECx_b``), ``ratio_lower``, ``ratio_upper`` (central ``prob`` interval) and ``p_a_below_b``, the
+    posterior probability that ``ECx_a < ECx_b`` (``a`` the more potent). Draw pairs where both ECx are infinite
+    or both 0 have no ratio and are left out of the ratio's quantiles (they count as "not below" in the
+    probability). For two separate fits (two one-curve models), divide their :func:`ecx_draws` instead: their
+    posteriors are independent, so any pairing of draws is a draw of the ratio.
+    """
+    spec = model_spec(model)
+    values = _effect_values(x, kind, level)
+    if len(values) != 1:
+        raise ValueError("ecx_ratio compares one effect level: give one x (or one level)")
+    labels = list(spec.groups)
+    for name, label in (("a", a), ("b", b)):
+        if label not in labels:
+            raise ValueError(f"{name}={label!r} is not a group of the model; its groups are {labels[:10]}")
+    draws = ecx_draws(model, idata, values, kind=kind, level=level).isel(effect=0)
+    ea = np.asarray(draws.sel(group=a)).ravel()
+    eb = np.asarray(draws.sel(group=b)).ravel()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_ratio = np.log(ea) - np.log(eb)
+    q = np.nanquantile(np.clip(log_ratio, -1e300, 1e300), [0.5, (1 - prob) / 2, (1 + prob) / 2])
+    with np.errstate(over="ignore"):
+        ratio = np.where(q >= 1e299, np.inf, np.where(q <= -1e299, 0.0, np.exp(q)))
+    row = {"a": a, "b": b, "kind": kind, "x": float(values[0]) if kind == "relative" else np.nan,
+           "level": float(values[0]) if kind == "absolute" else np.nan,
+           "ratio": ratio[0], "ratio_lower": ratio[1], "ratio_upper": ratio[2],
+           "p_a_below_b": float(np.mean(ea < eb))}  # fmt: skip
+    table = pd.DataFrame([row])
+    table.attrs["prob"] = prob
+    return table

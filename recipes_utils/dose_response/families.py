@@ -1,0 +1,331 @@
+"""Curve families of the dose-response builders: the shape of the curve between its two levels.
+
+Every family here is written the same way, on the natural-log concentration ``x`` (``-inf`` for an untreated
+control)::
+
+    curve(x) = bottom + (top - bottom) * S(x - location)
+
+``top`` is the level at zero dose (the untreated control), ``bottom`` the limit at high dose, either may be the larger
+(a falling or a rising response), and the shape ``S`` goes from 1 at zero dose to 0 at high dose. The families, with
+drc's names and the forms its documentation gives (``z = x - location``, ``u = exp(z)``):
+
+======  ============================  ==========================================  ========================
+name    drc                            S(z)                                        location, shapes
+======  ============================  ==========================================  ========================
+ll4     LL.4                           1 / (1 + u**hill)                           log_ec50; hill
+ll3     LL.3 (one limit 0)             as ll4, with bottom = 0 (falling) or        log_ec50; hill
+                                       top = 0 (rising)
+ll5     LL.5                           (1 + u**hill) ** -asym                      log_e; hill, asym
+w1      W1.4                           exp(-u**hill)                               log_e; hill
+w2      W2.4                           1 - exp(-u**-hill)                          log_e; hill
+bc5     BC.5 (Brain-Cousens)           (1 + hormesis * u) / (1 + u**hill)          log_e; hill > 1, hormesis
+nec     NEC.4 (bayesnec nec4param)     exp(-rate * max(u - 1, 0))                  log_nec; rate
+======  ============================  ==========================================  ========================
+
+drc writes the Weibull and NEC forms with its own signs (``b < 0`` for a falling W2.4); here every slope is positive
+and the direction of the curve is the sign of ``top - bottom``. The Brain-Cousens term ``f * dose`` is written
+``(top - bottom) * hormesis * dose / exp(log_e)``, so ``hormesis`` has no units; its Hill slope must exceed 1 for the
+curve to come back down to ``bottom`` (``hill = 1 + exp(log_hill_excess)``), and the shape rises above 1 (a bump
+before the decline, in the direction opposite to the effect) by an amount that grows with ``hormesis``. The NEC
+form is drc's ``NEC.4``, ``c + (d - c) exp(-b (dose - nec))`` above ``nec``, with its rate made unitless as
+``rate = b * nec``. For ll5, w1, w2 and bc5 the location ``e`` is *not* the EC50: :meth:`CurveFamily.log_dose_at`
+inverts each shape (in closed form, or for bc5 by vectorised bisection), and
+:func:`~recipes_utils.dose_response.ecx_table` reports ECx measured from the control level ``top``, never from a
+hormetic maximum (bayesnec issue 195).
+
+Each family lists its free parameters with the transform that makes them unconstrained (``log_hill``, ``log_e``, ...)
+and its default prior rule (:func:`family_prior_rule`), read from the data's scales as
+:data:`~recipes_utils.dose_response.DEFAULT_PRIOR_RULE` is. Get one with :func:`curve_family`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.special import expit
+
+from recipes_utils.models import _is_tensor, four_pl
+
+#: The curve families, by name, as ``curve=`` takes them.
+CURVE_NAMES = ("ll4", "ll3", "ll5", "w1", "w2", "bc5", "nec")
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A positive shape parameter ``name = lower + exp(free)``, and the default prior of ``free``: population mean
+    ``Normal(mu, mu_sd)`` (one curve: the curve's own value), spread between curves ``HalfNormal(sd)``."""
+
+    name: str
+    free: str
+    lower: float
+    mu: float
+    mu_sd: float
+    sd: float
+    meaning: str
+
+    def natural(self, free_value):
+        exp = _math(free_value).exp
+        return self.lower + exp(free_value) if self.lower else exp(free_value)
+
+
+@dataclass(frozen=True)
+class CurveFamily:
+    """One curve family: ``curve(x) = bottom + (top - bottom) * S(x - location)`` (see the module docs)."""
+
+    name: str
+    title: str
+    location: str  # the free location parameter: log_ec50, log_e or log_nec
+    shapes: tuple[Shape, ...]
+    shape_fn: Callable = field(repr=False)  # (z, shapes, math) -> S
+    inverse_fn: Callable | None = field(repr=False, default=None)  # (s in (0, 1), shapes) -> z, NumPy, closed form
+    zero_level: str | None = None  # ll3: the level fixed at 0 ("bottom": falling, "top": rising)
+    monotone: bool = True  # S decreases from 1 to 0 (False: bc5, which rises above 1 first)
+
+    @property
+    def levels(self) -> tuple[str, ...]:
+        """The free levels, of ``("bottom", "top")``."""
+        return tuple(name for name in ("bottom", "top") if name != self.zero_level)
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        """The curve's natural parameters: the free levels, the location, the shapes (``hill``, not ``log_hill``)."""
+        return (*self.levels, self.location, *(s.name for s in self.shapes))
+
+    @property
+    def n_params(self) -> int:
+        return len(self.params)
+
+    @property
+    def nec(self) -> str | None:
+        """The parameter that is a no-effect concentration (on the log scale), if the family has one."""
+        return self.location if self.location == "log_nec" else None
+
+    def shape(self, z, shapes: dict):
+        """``S(z)``, ``z = x - location`` (finite), for NumPy arrays or PyTensor variables."""
+        return self.shape_fn(z, shapes, _math(z, *shapes.values()))
+
+    def curve(self, log_conc, params: dict):
+        """The curve at ``log_conc`` (``-inf``: a control, which gives ``top`` exactly), NumPy or PyTensor.
+
+        ``params`` holds the natural parameters (:attr:`params`; a level fixed at 0 may be left out). Inside a graph
+        the controls are masked before the shape is evaluated, so the gradient stays finite.
+        """
+        top = 0.0 if self.zero_level == "top" else params["top"]
+        bottom = 0.0 if self.zero_level == "bottom" else params["bottom"]
+        if self.name == "ll4":
+            return four_pl(log_conc, bottom, top, params["log_ec50"], params["hill"])
+        shapes = {s.name: params[s.name] for s in self.shapes}
+        return bottom + (top - bottom) * self.shape_at(log_conc, params[self.location], shapes)
+
+    def shape_at(self, log_conc, location, shapes: dict):
+        """``S(log_conc - location)``, with ``S = 1`` at a control (``log_conc = -inf``), NumPy or PyTensor."""
+        values = (log_conc, location, *shapes.values())
+        if not any(_is_tensor(v) for v in values):
+            x = np.asarray(log_conc, dtype=float)
+            control = np.isneginf(x)
+            with np.errstate(invalid="ignore", over="ignore"):
+                s = self.shape(np.where(control, 0.0, x) - location, shapes)
+            return np.where(control, 1.0, s)
+        import pytensor.tensor as pt
+
+        x = pt.as_tensor_variable(log_conc)
+        if not _is_tensor(log_conc) and not np.isneginf(np.asarray(log_conc, dtype=float)).any():
+            return self.shape(x - location, shapes)
+        control = pt.isinf(x) & (x < 0)
+        return pt.switch(control, 1.0, self.shape(pt.switch(control, 0.0, x) - location, shapes))
+
+    def log_dose_at(self, s, location, shapes: dict) -> np.ndarray:
+        """The log dose from which on the shape stays at or below ``s`` (NumPy, broadcast over draws and curves).
+
+        For ``s`` in (0, 1) this is where ``S(x - location) = s``: the relative ECx with ``s = 1 - x / 100``. ``s <= 0``
+        (a level at or beyond the high-dose limit, never reached) gives ``+inf``; ``s`` at or above the curve's
+        largest value (1 for a monotone family: the level is on the control's side, passed at every dose) gives
+        ``-inf``. For bc5 and ``s`` between 1 and the bump's height, the dose where the curve comes back down
+        through ``s`` (the last crossing).
+        """
+        s = np.asarray(s, dtype=float)
+        location = np.asarray(location, dtype=float)
+        shapes = {k: np.asarray(v, dtype=float) for k, v in shapes.items()}
+        if not self.monotone:
+            return location + _bc5_inverse(s, shapes)
+        inside = (s > 0) & (s < 1)
+        safe = np.where(inside, s, 0.5)
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            z = self.inverse_fn(safe, shapes)
+        return np.where(inside, location + z, np.where(s <= 0, np.inf, -np.inf))
+
+    def free_shapes(self) -> tuple[str, ...]:
+        return tuple(s.free for s in self.shapes)
+
+
+class _Math:
+    """The few functions the shapes use, from NumPy (SciPy) or PyTensor."""
+
+    def __init__(self, tensor: bool):
+        if tensor:
+            import pytensor.tensor as pt
+
+            self.exp, self.log, self.sigmoid, self.softplus = pt.exp, pt.log, pt.sigmoid, pt.softplus
+            self.expm1, self.maximum = pt.expm1, pt.maximum
+        else:
+            self.exp, self.log, self.sigmoid = np.exp, np.log, expit
+            self.softplus = lambda v: np.logaddexp(0.0, v)
+            self.expm1, self.maximum = np.expm1, np.maximum
+
+
+_NUMPY, _TENSOR = _Math(False), None
+
+
+def _math(*values) -> _Math:
+    global _TENSOR
+    if any(_is_tensor(v) for v in values):
+        if _TENSOR is None:
+            _TENSOR = _Math(True)
+        return _TENSOR
+    return _NUMPY
+
+
+def _bc5_shape(z, p, m):
+    # (1 + g u) / (1 + u**h) with u = exp(z), written so that neither term overflows: 1 / (1 + u**h) = sigmoid(-h z)
+    # and u / (1 + u**h) = exp(z - softplus(h z)).
+    return m.sigmoid(-p["hill"] * z) + p["hormesis"] * m.exp(z - m.softplus(p["hill"] * z))
+
+
+def _bc5_inverse(s, p, n_iter: int = 120) -> np.ndarray:
+    """bc5's shape is 1 at zero dose, rises to one maximum (``hormesis > 0``, ``hill > 1``) and then falls to 0, so
+    the last crossing of ``s`` lies on the falling branch: bisection for the maximum (the derivative's sign
+    ``g - h u**(h-1) - g (h-1) u**h`` falls with ``u``), then bisection for ``S = s`` beyond it."""
+    g, h = p["hormesis"], p["hill"]
+    s, g, h = np.broadcast_arrays(s, g, h)
+    lo, hi = np.full(s.shape, -1000.0), np.full(s.shape, 1000.0)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(n_iter):
+            mid = (lo + hi) / 2
+            rising = g - h * np.exp((h - 1) * mid) - g * (h - 1) * np.exp(h * mid) > 0
+            lo, hi = np.where(rising, mid, lo), np.where(rising, hi, mid)
+        peak = lo
+        top_value = _bc5_shape(peak, {"hormesis": g, "hill": h}, _NUMPY)
+        lo, hi = peak.copy(), np.full(s.shape, 1000.0)
+        for _ in range(n_iter):
+            mid = (lo + hi) / 2
+            above = _bc5_shape(mid, {"hormesis": g, "hill": h}, _NUMPY) > s
+            lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
+    z = (lo + hi) / 2
+    return np.where(s <= 0, np.inf, np.where(s >= top_value, -np.inf, z))
+
+
+def _hill(lower=0.0, free="log_hill", mu=0.0, mu_sd=1.0, sd=0.5):
+    meaning = "Hill slopes from 0.15 to 6.6 (94%), centred on 1" if not lower else (
+        "slopes from 1.15 to 7.6 (94%): above 1, so the curve comes back down to bottom")  # fmt: skip
+    return Shape("hill", free, lower, mu, mu_sd, sd, meaning)
+
+
+_FAMILIES = {
+    "ll4": CurveFamily(
+        "ll4", "LL.4, four-parameter log-logistic", "log_ec50", (_hill(),),
+        lambda z, p, m: m.sigmoid(-p["hill"] * z),
+        lambda s, p: np.log((1 - s) / s) / p["hill"],
+    ),
+    "ll5": CurveFamily(
+        "ll5", "LL.5, five-parameter (asymmetric) log-logistic", "log_e",
+        (_hill(), Shape("asym", "log_asym", 0.0, 0.0, 0.5, 0.25, "asymmetry from 0.39 to 2.6 (94%), centred on 1 "
+                        "(the symmetric LL.4); the data rarely pin it down, so the prior keeps it from trading with the "
+                        "slope")),
+        lambda z, p, m: m.exp(-p["asym"] * m.softplus(p["hill"] * z)),
+        lambda s, p: np.log(np.expm1(-np.log(s) / p["asym"])) / p["hill"],
+    ),
+    "w1": CurveFamily(
+        "w1", "W1.4, Weibull type 1 (steep at high doses)", "log_e", (_hill(),),
+        lambda z, p, m: m.exp(-m.exp(p["hill"] * z)),
+        lambda s, p: np.log(-np.log(s)) / p["hill"],
+    ),
+    "w2": CurveFamily(
+        "w2", "W2.4, Weibull type 2 (steep at low doses)", "log_e", (_hill(),),
+        lambda z, p, m: -m.expm1(-m.exp(-p["hill"] * z)),
+        lambda s, p: -np.log(-np.log1p(-s)) / p["hill"],
+    ),
+    "bc5": CurveFamily(
+        "bc5", "BC.5, Brain-Cousens hormesis", "log_e",
+        (_hill(lower=1.0, free="log_hill_excess"),
+         Shape("hormesis", "log_hormesis", 0.0, -1.0, 1.5, 1.0, "hormesis from 0.02 to 6.2 (94%): from no visible bump "
+               "to one as large as the decline (the bump's height grows with hormesis and falls with hill)")),
+        _bc5_shape, None, monotone=False,
+    ),
+    "nec": CurveFamily(
+        "nec", "NEC.4, threshold (flat to the no-effect concentration, then exponential decline in dose)", "log_nec",
+        (Shape("rate", "log_rate", 0.0, 0.0, 1.5, 0.5, "rates from 0.06 to 17 (94%): the EC50 from 1.04 to 13 times "
+               "the NEC"),),
+        lambda z, p, m: m.exp(-p["rate"] * m.maximum(m.expm1(z), 0.0)),
+        lambda s, p: np.log1p(-np.log(s) / p["rate"]),
+    ),
+}  # fmt: skip
+
+
+def curve_family(name, *, zero_limit: str | None = None) -> CurveFamily:
+    """The curve family called ``name`` (one of :data:`CURVE_NAMES`), or ``name`` itself if it is a
+    :class:`CurveFamily`.
+
+    ``"ll3"`` is LL.4 with its lower limit at 0: for a falling response ``bottom = 0`` (drc's LL.3), for a rising one
+    ``top = 0`` (no response without the compound). Say which with ``zero_limit="bottom"`` or ``"top"``; the builders
+    pass the direction they read off the data (:func:`data_direction`) when it is not given.
+    """
+    if isinstance(name, CurveFamily):
+        if zero_limit is not None:
+            raise ValueError("zero_limit applies to curve='ll3' given by name, not to a CurveFamily")
+        return name
+    if not isinstance(name, str) or name.lower() not in CURVE_NAMES:
+        raise ValueError(f"unknown curve family {name!r}: choose one of {list(CURVE_NAMES)}")
+    name = name.lower()
+    if name != "ll3":
+        if zero_limit is not None:
+            raise ValueError(f"zero_limit applies to curve='ll3' only, not to {name!r}")
+        return _FAMILIES[name]
+    if zero_limit not in ("bottom", "top"):
+        raise ValueError(f"ll3 fixes one limit at 0: zero_limit must be 'bottom' (falling) or 'top' (rising), "
+                         f"got {zero_limit!r}")  # fmt: skip
+    ll4 = _FAMILIES["ll4"]
+    kind = "falling to 0" if zero_limit == "bottom" else "rising from 0"
+    return CurveFamily("ll3", f"LL.3, three-parameter log-logistic ({kind})", "log_ec50", ll4.shapes, ll4.shape_fn,
+                       ll4.inverse_fn, zero_level=zero_limit)  # fmt: skip
+
+
+def data_direction(log_conc, level) -> str:
+    """``"falling"`` when the mean level at the lowest dose (the controls, if any) is at least the mean at the highest
+    dose, else ``"rising"``: what ``curve="ll3"`` reads to choose which limit is 0."""
+    x, y = np.asarray(log_conc, dtype=float), np.asarray(level, dtype=float)
+    low, high = y[x == x.min()].mean(), y[x == x.max()].mean()
+    return "falling" if low >= high else "rising"
+
+
+def resolve_family(curve, log_conc=None, level=None) -> CurveFamily:
+    """``curve`` as a :class:`CurveFamily`; ``"ll3"`` by name gets its zero limit from the data's direction."""
+    if isinstance(curve, str) and curve.lower() == "ll3":
+        direction = data_direction(log_conc, level)
+        return curve_family("ll3", zero_limit="bottom" if direction == "falling" else "top")
+    return curve_family(curve)
+
+
+def family_prior_rule(family) -> list[tuple[str, str, str]]:
+    """The default prior rule of a family's parameters, as (parameter, prior, what it allows) rows; ``c``, ``R``:
+    midpoint and range of the response on the scale its levels live on (see
+    :func:`~recipes_utils.dose_response.default_dose_response_priors`); ``m``, ``w``: midpoint and width of the
+    tested log-dose range."""
+    family = curve_family(family) if not isinstance(family, CurveFamily) else family
+    rows = []
+    both = ("anywhere from 1.4 ranges below the data to 1.4 above (94%); the same for both levels, so either "
+            "direction is as likely")  # fmt: skip
+    for level in family.levels:
+        rows.append((f"{level} (population mean; one curve: its value)", "Normal(c, R)", both))
+        rows.append((f"{level} spread", "HalfNormal(R / 2)", "groups may differ by up to about the data's range"))
+    where = "no-effect concentration" if family.nec else "location"
+    middle = (f"the {where} in the middle of the tested doses; 94% within the tested range widened by about half "
+              "its width on each side")  # fmt: skip
+    rows.append((family.location, "Normal(m, w / 2)", middle))
+    rows.append((f"{family.location} spread", "HalfNormal(w / 2)", "curves may differ by up to the tested range"))
+    for s in family.shapes:
+        rows.append((s.free, f"Normal({s.mu:g}, {s.mu_sd:g})", s.meaning))
+        spread = f"{s.name} differs between groups by a factor of about {np.exp(2 * s.sd):.1f} or less"
+        rows.append((f"{s.free} spread", f"HalfNormal({s.sd:g})", spread))
+    return rows

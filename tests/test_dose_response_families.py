@@ -1,0 +1,206 @@
+"""Curve families: each curve against drc's closed form, each ECx inverted back, the PyTensor curve against NumPy."""
+
+import numpy as np
+import pandas as pd
+import pytensor
+import pytensor.tensor as pt
+import pytest
+
+from recipes_utils.dose_response import (
+    CURVE_NAMES,
+    curve_family,
+    data_direction,
+    dose_response_model,
+    family_prior_rule,
+    hierarchical_dose_response,
+    model_spec,
+)
+from recipes_utils.dose_response.spec import ModelSpec
+
+ALGEBRA = "FAST_COMPILE"  # graph values, not a backend (see tests/test_dose_response.py)
+
+# drc's forms on the raw dose x (its help pages, with c the high-dose limit and d the control level; b > 0 here
+# for a curve falling from d to c, except W2.4 where drc's own sign is b < 0 for a falling curve).
+B, C, D, E, F = 1.7, 2.0, 10.0, 3.0, 0.6
+
+
+def drc_form(name, x):
+    with np.errstate(divide="ignore"):
+        lx = np.log(x)
+    if name == "ll4":
+        return C + (D - C) / (1 + np.exp(B * (lx - np.log(E))))
+    if name == "ll3":
+        return D / (1 + np.exp(B * (lx - np.log(E))))
+    if name == "ll5":
+        return C + (D - C) / (1 + np.exp(B * (lx - np.log(E)))) ** F
+    if name == "w1":
+        return C + (D - C) * np.exp(-np.exp(B * (lx - np.log(E))))
+    if name == "w2":
+        b = -B  # drc: W2.4 falls for b < 0
+        return C + (D - C) * (1 - np.exp(-np.exp(b * (lx - np.log(E)))))
+    if name == "bc5":
+        f = (D - C) * F / E  # drc's f, in response per dose
+        return C + (D - C + f * x) / (1 + np.exp(B * (lx - np.log(E))))
+    if name == "nec":
+        b = F / E  # drc's NEC.4 rate, per dose
+        return C + (D - C) * np.exp(-b * (x - E) * (x > E))
+    raise AssertionError(name)
+
+
+def params_for(family):
+    p = {"bottom": C, "top": D, family.location: np.log(E), "hill": B, "asym": F, "hormesis": F, "rate": F}
+    if family.name == "bc5":
+        p["hill"] = B  # above 1, as bc5 needs
+    return p
+
+
+def family_of(name, zero_limit="bottom"):
+    return curve_family(name, zero_limit=zero_limit) if name == "ll3" else curve_family(name)
+
+
+DOSES = np.array([0.0, 0.01, 0.3, 1.0, 2.9, 3.0, 3.1, 7.0, 30.0, 1e3])
+
+
+@pytest.mark.parametrize("name", CURVE_NAMES)
+def test_each_curve_is_drcs_closed_form(name):
+    family = family_of(name)
+    with np.errstate(divide="ignore"):
+        x = np.log(DOSES)
+    ours = family.curve(x, params_for(family))
+    np.testing.assert_allclose(ours, drc_form(name, DOSES), rtol=1e-12, atol=1e-12)
+    assert ours[0] == (0.0 if family.zero_level == "top" else D)  # the control sits at top exactly
+
+
+@pytest.mark.parametrize("name", CURVE_NAMES)
+def test_the_pytensor_curve_is_the_numpy_curve_with_finite_gradients_at_controls(name):
+    family = family_of(name)
+    p = params_for(family)
+    names = list(p)
+    inputs = {n: pt.dscalar(n) for n in names}
+    x = pt.dvector("x")
+    curve = family.curve(x, inputs)
+    grads = pt.grad(curve.sum(), [inputs[n] for n in family.params])
+    fn = pytensor.function([x, *inputs.values()], [curve, *grads], mode=ALGEBRA, on_unused_input="ignore")
+    with np.errstate(divide="ignore"):
+        log_x = np.log(DOSES)
+    value, *gradients = fn(log_x, *(p[n] for n in names))
+    np.testing.assert_allclose(value, family.curve(log_x, p), rtol=1e-12)
+    assert all(np.isfinite(g) for g in gradients)
+
+
+@pytest.mark.parametrize("name", CURVE_NAMES)
+@pytest.mark.parametrize("direction", ["falling", "rising"])
+def test_each_ecx_inverts_the_curve(name, direction):
+    """curve(ECx) is the level x % of the way from the control level to the high-dose limit, for random parameters
+    of either direction, and for bc5 it is the last crossing (checked on a fine grid)."""
+    family = family_of(name, "bottom" if direction == "falling" else "top")
+    rng = np.random.default_rng(1)
+    n = 200
+    top, bottom = rng.uniform(5, 10, n), rng.uniform(0, 4, n)
+    if direction == "rising":
+        top, bottom = bottom, top
+    p = {"top": top, "bottom": bottom, family.location: rng.normal(0, 2, n), "hill": rng.uniform(0.3, 5, n),
+         "asym": rng.uniform(0.3, 3, n), "hormesis": rng.uniform(0.05, 3, n), "rate": rng.uniform(0.05, 10, n)}  # fmt: skip
+    if family.name == "bc5":
+        p["hill"] = rng.uniform(1.1, 5, n)
+    if family.zero_level:
+        p[family.zero_level] = np.zeros(n)
+    shapes = {s.name: p[s.name] for s in family.shapes}
+    for x in (1, 10, 50, 90, 99):
+        log_ec = family.log_dose_at(1 - x / 100, p[family.location], shapes)
+        assert np.isfinite(log_ec).all()
+        target = p["top"] + x / 100 * (p["bottom"] - p["top"])
+        np.testing.assert_allclose(family.curve(log_ec, p), target, rtol=1e-7, atol=1e-9 * np.abs(p["top"]).max())
+        if not family.monotone:  # beyond the ECx the curve stays past the target: it is the last crossing
+            beyond = family.curve(log_ec[:, None] + np.linspace(1e-6, 20, 400)[None, :], {
+                k: np.asarray(v)[:, None] for k, v in p.items()})  # fmt: skip
+            assert (np.sign(p["top"] - p["bottom"])[:, None] * (beyond - target[:, None]) <= 1e-9).all()
+
+
+def test_ecx_conventions_outside_the_curves_range():
+    for name in CURVE_NAMES:
+        family = family_of(name)
+        p = params_for(family)
+        shapes = {s.name: p[s.name] for s in family.shapes}
+        never = family.log_dose_at(np.array([0.0, -0.2]), p[family.location], shapes)
+        assert np.isposinf(never).all()  # at or beyond the high-dose limit: never reached
+        passed = family.log_dose_at(np.array([1.0, 5.0] if family.monotone else [5.0]), p[family.location], shapes)
+        assert np.isneginf(passed).all()  # beyond anything the curve reaches on the control's side: passed at 0
+    bc5 = curve_family("bc5")
+    p = params_for(bc5)
+    # a level between the control and the bump's height: the dose where the curve comes back down through it
+    z = bc5.log_dose_at(1.05, p["log_e"], {"hill": p["hill"], "hormesis": p["hormesis"]})
+    assert np.isfinite(z) and bc5.shape_at(z, p["log_e"], {"hill": p["hill"], "hormesis": p["hormesis"]}) == (
+        pytest.approx(1.05)
+    )
+    assert z > p["log_e"] - 3
+
+
+def test_ecx_is_not_the_location_for_asymmetric_and_hormetic_curves():
+    for name in ("ll5", "w1", "w2", "bc5"):
+        family = family_of(name)
+        p = params_for(family)
+        log_ec50 = family.log_dose_at(0.5, p[family.location], {s.name: p[s.name] for s in family.shapes})
+        assert abs(log_ec50 - np.log(E)) > 0.05, name
+    ll4 = curve_family("ll4")
+    assert ll4.log_dose_at(0.5, np.log(E), {"hill": B}) == pytest.approx(np.log(E))
+
+
+def test_ll3_takes_its_zero_limit_from_the_direction_of_the_data():
+    x = np.log(np.repeat([0.1, 1.0, 10.0, 100.0], 3))
+    falling = np.repeat([9.0, 7.0, 3.0, 0.5], 3)
+    assert data_direction(x, falling) == "falling" and data_direction(x, falling[::-1]) == "rising"
+    table = pd.DataFrame({"concentration": np.exp(x), "response": falling})
+    assert model_spec(dose_response_model(table, curve="ll3")).family.zero_level == "bottom"
+    rising = model_spec(dose_response_model(table.assign(response=falling[::-1]), curve="ll3"))
+    assert rising.family.zero_level == "top" and rising.family.levels == ("bottom",)
+    with pytest.raises(ValueError, match="zero_limit must be 'bottom'"):
+        curve_family("ll3", zero_limit="lower")
+    with pytest.raises(ValueError, match="unknown curve family 'll6'"):
+        curve_family("ll6")
+
+
+def grouped_table(n_doses=7, seed=0):
+    rng = np.random.default_rng(seed)
+    doses = np.geomspace(0.1, 100, n_doses)
+    rows = [(g, d, 10 - 8 / (1 + (d / (3 * (g + 1))) ** -1.5) + rng.normal(0, 0.3)) for g in range(3) for d in doses
+            for _ in range(2)]  # fmt: skip
+    return pd.DataFrame(rows, columns=["group", "concentration", "response"])
+
+
+@pytest.mark.parametrize("name", CURVE_NAMES)
+def test_every_family_builds_one_and_many_curves_with_its_parameters(name):
+    table = grouped_table()
+    many = hierarchical_dose_response(table, curve=name)
+    spec = model_spec(many)
+    assert isinstance(spec, ModelSpec) and spec.family.name == name and spec.kind == "hierarchical"
+    for param in spec.family.params:
+        assert many[param].ndim == 1  # one value per group
+    assert np.isfinite(many.compile_logp(mode=ALGEBRA)(many.initial_point()))
+    forms = {"top": "shared", spec.family.location: "centered"}
+    shared = hierarchical_dose_response(table, curve=name, parameterization=forms)
+    assert "top_sd" not in shared.named_vars and spec.family.location in {v.name for v in shared.free_RVs}
+    assert model_spec(shared).forms["top"] == "shared"
+    one = dose_response_model(table[table["group"] == 0], curve=name)
+    assert np.isfinite(one.compile_logp(mode=ALGEBRA)(one.initial_point()))
+    assert set(spec.family.params) <= set(one.named_vars)
+
+
+def test_a_family_with_more_parameters_than_doses_is_refused():
+    table = grouped_table(n_doses=4)
+    with pytest.raises(ValueError, match=r"curve='bc5' .* has 5 parameters, but the table has only 4 distinct dose.*"
+                                         r"hormesis curve also needs doses below the bump"):  # fmt: skip
+        hierarchical_dose_response(table, curve="bc5")
+    with pytest.raises(ValueError, match="curve='ll5'.*5 parameters, but the data have only 4"):
+        dose_response_model(table[table["group"] == 0], curve="ll5")
+    hierarchical_dose_response(table, curve="w1")  # four parameters on four doses: accepted
+    with pytest.raises(ValueError, match="decorrelated' is written for the 4PL"):
+        hierarchical_dose_response(table, curve="w1", parameterization="decorrelated")
+
+
+def test_prior_rules_are_listed_for_every_family():
+    for name in CURVE_NAMES:
+        rows = family_prior_rule(family_of(name))
+        names = [r[0] for r in rows]
+        family = family_of(name)
+        assert family.location in names and all(s.free in names for s in family.shapes)
