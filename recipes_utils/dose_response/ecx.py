@@ -115,14 +115,16 @@ def _effect_values(x, kind, level) -> np.ndarray:
     raise ValueError(f"kind must be 'relative' or 'absolute', got {kind!r}")
 
 
+_HUGE = 1e300  # an ECx this large is no dose: it stands for one never reached
+
+
 def _quantiles(values: np.ndarray, probs) -> np.ndarray:
-    """Quantiles over the last axis of ECx draws that may hold 0 and ``inf``: taken on the log scale with the
-    infinities held at +-1e300, so that interpolating next to one gives the infinity, not NaN."""
-    with np.errstate(divide="ignore"):
-        logs = np.clip(np.log(values), -1e300, 1e300)
-    q = np.nanquantile(logs, probs, axis=-1)
-    with np.errstate(over="ignore"):
-        return np.where(q >= 1e299, np.inf, np.where(q <= -1e299, 0.0, np.exp(q)))
+    """NumPy's quantiles (linear interpolation) over the last axis of draws that may hold ``inf`` (an ECx never
+    reached): ``inf`` is held at 1e300 while interpolating (``inf - inf`` would give NaN), and any quantile that
+    reaches 1e300 is ``inf`` again. NaN draws (a curve with top equal to bottom) are left out."""
+    finite = np.where(np.isposinf(values), _HUGE, values)
+    q = np.nanquantile(finite, probs, axis=-1)
+    return np.where(q >= _HUGE, np.inf, q)
 
 
 def summarize_ecx(draws, dose_range, prob: float = 0.94, kind: str = "relative") -> pd.DataFrame:
@@ -229,10 +231,7 @@ def ecx_ratio(model, idata, a, b, x: float = 50, *, kind: str = "relative", leve
     ea = np.asarray(draws.sel(group=a)).ravel()
     eb = np.asarray(draws.sel(group=b)).ravel()
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_ratio = np.log(ea) - np.log(eb)
-    q = np.nanquantile(np.clip(log_ratio, -1e300, 1e300), [0.5, (1 - prob) / 2, (1 + prob) / 2])
-    with np.errstate(over="ignore"):
-        ratio = np.where(q >= 1e299, np.inf, np.where(q <= -1e299, 0.0, np.exp(q)))
+        ratio = _quantiles(ea / eb, [0.5, (1 - prob) / 2, (1 + prob) / 2])
     row = {"a": a, "b": b, "kind": kind, "x": float(values[0]) if kind == "relative" else np.nan,
            "level": float(values[0]) if kind == "absolute" else np.nan,
            "ratio": ratio[0], "ratio_lower": ratio[1], "ratio_upper": ratio[2],

@@ -78,7 +78,7 @@ def attach_spec(model, spec: ModelSpec):
 
 
 def dose_range(group_idx, log_conc, n_groups: int, shared=None) -> np.ndarray:
-    """Each group's lowest and highest positive concentration (NaN for a group without one)."""
+    """Each group's lowest and highest positive concentration (NaN for a group without one), from the log doses."""
     x = np.asarray(log_conc, dtype=float)
     keep = np.isfinite(x) if shared is None else np.isfinite(x) & ~np.asarray(shared, dtype=bool)
     out = np.full((n_groups, 2), np.nan)
@@ -91,7 +91,8 @@ def dose_range(group_idx, log_conc, n_groups: int, shared=None) -> np.ndarray:
         np.maximum.at(hi, g, x)
         ok = np.isfinite(lo)
         out[ok, 0], out[ok, 1] = np.exp(lo[ok]), np.exp(hi[ok])
-    return out
+    # exp(log(0.1)) is 0.10000000000000002: 15 significant digits give the doses back as the table held them
+    return np.vectorize(lambda v: float(f"{v:.15g}"), otypes=[float])(out)
 
 
 def check_identifiable(family: CurveFamily, log_conc, what: str) -> None:
