@@ -108,18 +108,20 @@ def test_sample_nuts_refuses_a_discrete_variable_by_name():
         inference.sample_nuts(model, seed=1)
 
 
-def test_fit_advi_stops_on_the_rule_without_an_interrupted_message(caplog):
+def test_fit_advi_stops_on_the_rule_and_logs_nothing_below_a_warning(caplog):
+    # PyMC logs "ELBO converged ...", "Interrupted at ..." and "Finished [100%]: ..." at INFO on stderr, which a stored
+    # notebook shows in red; fit_advi keeps them off, and leaves PyMC's logger as it found it.
     y = np.random.default_rng(0).normal(3.0, 1.0, 200)
+    level = logging.getLogger("pymc").level
     with caplog.at_level(logging.INFO, logger="pymc"):
         fit = inference.fit_advi(normal_model(y), seed=1, max_steps=20_000, window=500, progress=False)
+        fit.sample(10, seed=1)
+        assert logging.getLogger("pymc").level == logging.INFO  # restored after the fit
     assert fit.converged and fit.converged_at < 20_000 and fit.steps <= fit.converged_at
     assert fit.seconds > 0
     assert abs(float(fit.sample(500, seed=1).posterior["mu"].mean()) - y.mean()) < 0.2
-    messages = [r.getMessage() for r in caplog.records]
-    assert any(m.startswith("ELBO converged at") for m in messages)
-    assert not any(m.startswith("Interrupted at") for m in messages)
-    # The filter is gone after the fit: PyMC's own logging is left as it was.
-    assert not any(isinstance(f, inference._DropInterrupted) for f in logging.getLogger("pymc").filters)
+    assert not [r.getMessage() for r in caplog.records if r.levelno < logging.WARNING]
+    assert logging.getLogger("pymc").level == level
 
 
 def test_fit_advi_raises_when_the_rule_is_not_met():
