@@ -2,8 +2,9 @@
 
 Everything follows Rasmussen & Williams (2006), *Gaussian Processes for Machine Learning*, chapters 2 and 5:
 Cholesky factorisations and triangular solves throughout, no explicit matrix inverse. Inputs are always
-2-D arrays of shape ``(n, d)``; targets are 1-D of length ``n``. The prior mean is zero: centre (or
-standardise) your targets first.
+2-D arrays of shape ``(n, d)``; targets are 1-D of length ``n``. The prior mean is a constant, ``mean`` (0 by
+default): pass ``mean=y.mean()`` to centre the targets on their training mean, or far from the data the
+posterior mean falls back to 0.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = [
     "NotPositiveDefiniteError",
     "condition_gaussian",
     "fit_hyperparameters",
+    "lml_gradient",
     "log_marginal_likelihood",
     "posterior",
     "sample_posterior",
@@ -119,17 +121,31 @@ class Kernel:
         X1 = _as_inputs(X1, "X1")
         X2 = X1 if X2 is None else _as_inputs(X2, "X2", X1.shape[1])
         r2 = cdist(self._scaled(X1), self._scaled(X2), "sqeuclidean")
-        return self._from_r2(r2)
+        return self._from_r2(r2, overwrite=True)
 
-    def _from_r2(self, r2: np.ndarray) -> np.ndarray:
+    def _from_r2(self, r2: np.ndarray, overwrite: bool = False) -> np.ndarray:
+        """The kernel as a function of squared scaled distances; ``overwrite`` reuses ``r2``'s memory.
+
+        Working in place keeps a large ``K`` to one ``(n, m)`` array (two for the Matérn kernels) instead of
+        three or four temporaries, which is most of the cost of building it at a few thousand points.
+        """
+        out = r2 if overwrite else r2.copy()
         if self.kind == "rbf":
-            return self.variance * np.exp(-0.5 * r2)
-        r = np.sqrt(r2)
+            out *= -0.5
+            np.exp(out, out=out)
+            out *= self.variance
+            return out
+        np.sqrt(out, out=out)
+        out *= np.sqrt(3.0) if self.kind == "matern32" else np.sqrt(5.0)  # s
+        decay = np.exp(-out)
         if self.kind == "matern32":
-            s = np.sqrt(3.0) * r
-            return self.variance * (1.0 + s) * np.exp(-s)
-        s = np.sqrt(5.0) * r
-        return self.variance * (1.0 + s + s * s / 3.0) * np.exp(-s)
+            out += 1.0  # 1 + s
+        else:
+            out *= out / 3.0 + 1.0  # s + s^2 / 3
+            out += 1.0
+        out *= decay
+        out *= self.variance
+        return out
 
     def diag(self, X) -> np.ndarray:
         """The prior variance at each input: ``variance`` for these stationary kernels."""
@@ -227,20 +243,39 @@ def condition_gaussian(mean, cov, observed_idx, observed_values):
 # -------------------------------------------------------------------------------------- GP regression
 @dataclass
 class GPPosterior:
-    """The posterior of ``f`` at new inputs (without observation noise; add ``noise_sd**2`` for new ``y``)."""
+    """The posterior at new inputs: of the latent ``f`` (``var``, ``sd``, ``cov``) and of a new observation ``y``.
+
+    A new observation adds the noise: ``sd_y = sqrt(var + noise_sd**2)``. Use ``sd`` for intervals of ``f``,
+    ``sd_y`` for intervals that should cover new measurements.
+    """
 
     mean: np.ndarray
     var: np.ndarray
     cov: np.ndarray | None = None
+    noise_sd: float = 0.0
 
     @property
     def sd(self) -> np.ndarray:
+        """Posterior sd of the latent function ``f`` at each new input."""
         return np.sqrt(self.var)
 
+    @property
+    def sd_y(self) -> np.ndarray:
+        """Predictive sd of a new observation ``y = f + noise`` at each new input."""
+        return np.sqrt(self.var + self.noise_sd**2)
 
-def _factor(X, y, kernel: Kernel, noise_sd: float):
+
+def _finite(name: str, value) -> float:
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}")
+    return value
+
+
+def _factor(X, y, kernel: Kernel, noise_sd: float, mean: float = 0.0):
+    """Inputs checked, the centred targets ``y - mean``, the Cholesky factor of ``K + noise I`` and ``alpha``."""
     X = _as_inputs(X, "X")
-    y = _as_targets(y, X.shape[0])
+    y = _as_targets(y, X.shape[0]) - _finite("mean", mean)
     noise_sd = _positive("noise_sd", noise_sd)
     K = kernel(X)
     K[np.diag_indices_from(K)] += noise_sd**2
@@ -253,28 +288,32 @@ def _factor(X, y, kernel: Kernel, noise_sd: float):
     return X, y, L, alpha
 
 
-def posterior(X, y, X_new, kernel: Kernel, noise_sd: float, *, full_cov: bool = False) -> GPPosterior:
+def posterior(
+    X, y, X_new, kernel: Kernel, noise_sd: float, *, mean: float = 0.0, full_cov: bool = False
+) -> GPPosterior:
     """GP regression: the posterior mean and variance (or covariance) of ``f(X_new)``.
 
-    Rasmussen & Williams (2006), Algorithm 2.1: ``L = chol(K + noise_sd**2 I)``, ``alpha = L^T \\ (L \\ y)``,
-    ``mean = K_*^T alpha``, ``v = L \\ K_*``, ``var = k_** - sum(v**2)``.
+    Rasmussen & Williams (2006), Algorithm 2.1, on the centred targets ``y - mean``:
+    ``L = chol(K + noise_sd**2 I)``, ``alpha = L^T \\ (L \\ (y - mean))``, ``f_mean = mean + K_*^T alpha``,
+    ``v = L \\ K_*``, ``var = k_** - sum(v**2)``. ``mean`` is the constant prior mean (``y.mean()`` centres);
+    the result's ``sd_y`` adds the noise for a new observation.
     """
-    X, y, L, alpha = _factor(X, y, kernel, noise_sd)
+    X, y, L, alpha = _factor(X, y, kernel, noise_sd, mean)
     X_new = _as_inputs(X_new, "X_new", X.shape[1])
     K_star = kernel(X, X_new)
-    mean = K_star.T @ alpha
+    f_mean = mean + K_star.T @ alpha
     v = linalg.solve_triangular(L, K_star, lower=True, check_finite=False)
     if full_cov:
         cov = kernel(X_new) - v.T @ v
         cov = 0.5 * (cov + cov.T)
-        return GPPosterior(mean, np.clip(np.diag(cov).copy(), 0, None), cov)
+        return GPPosterior(f_mean, np.clip(np.diag(cov).copy(), 0, None), cov, float(noise_sd))
     var = kernel.diag(X_new) - np.einsum("ij,ij->j", v, v)
-    return GPPosterior(mean, np.clip(var, 0, None))
+    return GPPosterior(f_mean, np.clip(var, 0, None), None, float(noise_sd))
 
 
-def log_marginal_likelihood(X, y, kernel: Kernel, noise_sd: float) -> float:
-    """``log p(y | X)`` under the GP prior plus Normal noise (R&W eq. 2.30, via Algorithm 2.1)."""
-    _, y, L, alpha = _factor(X, y, kernel, noise_sd)
+def log_marginal_likelihood(X, y, kernel: Kernel, noise_sd: float, *, mean: float = 0.0) -> float:
+    """``log p(y | X)`` under the GP prior (constant mean ``mean``) plus Normal noise (R&W eq. 2.30)."""
+    _, y, L, alpha = _factor(X, y, kernel, noise_sd, mean)
     return float(-0.5 * y @ alpha - np.log(np.diag(L)).sum() - 0.5 * y.shape[0] * _LOG_2PI)
 
 
@@ -283,19 +322,31 @@ def _lml_and_grad(theta, X, y, kind, n_ls):
     variance, ls, noise_var = np.exp(theta[0]), np.exp(theta[1 : 1 + n_ls]), np.exp(theta[-1])
     kernel = Kernel(kind, variance, ls)
     K, dKs = kernel.gradients(X)
-    K = K + noise_var * np.eye(len(y))  # a new array: dKs[0] is the noise-free K
+    n = len(y)
+    K = K + noise_var * np.eye(n)  # a new array: dKs[0] is the noise-free K
     try:
         L = linalg.cholesky(K, lower=True, check_finite=False)
     except linalg.LinAlgError:
         return np.inf, np.zeros_like(theta)
     alpha = linalg.cho_solve((L, True), y, check_finite=False)
-    lml = -0.5 * y @ alpha - np.log(np.diag(L)).sum() - 0.5 * len(y) * _LOG_2PI
-    # d lml / d theta_j = 0.5 * (alpha^T dK alpha - tr(K^-1 dK))  (R&W eq. 5.9), with K^-1 dK from solves.
-    grad = []
-    for dK in [*dKs, noise_var * np.eye(len(y))]:
-        trace = np.trace(linalg.cho_solve((L, True), dK, check_finite=False))
-        grad.append(0.5 * (alpha @ dK @ alpha - trace))
+    lml = -0.5 * y @ alpha - np.log(np.diag(L)).sum() - 0.5 * n * _LOG_2PI
+    # R&W eq. 5.9: d lml / d theta_j = 0.5 tr((alpha alpha^T - K^-1) dK/d theta_j). One inverse from the
+    # factor, then an elementwise sum per parameter (tr(A B) = sum(A * B) for symmetric B).
+    W = np.outer(alpha, alpha) - linalg.cho_solve((L, True), np.eye(n), check_finite=False)
+    grad = [0.5 * np.sum(W * dK) for dK in dKs]
+    grad.append(0.5 * noise_var * np.trace(W))  # d K / d log noise variance = noise_var * I
     return -lml, -np.asarray(grad)
+
+
+def lml_gradient(X, y, kernel: Kernel, noise_sd: float, *, mean: float = 0.0) -> np.ndarray:
+    """Gradient of :func:`log_marginal_likelihood` (R&W eq. 5.9).
+
+    With respect to ``(log variance, log lengthscale_1, ..., log lengthscale_k, log noise_sd**2)``, where
+    ``k`` is the number of length scales the kernel holds (1 when shared, ``d`` for ARD).
+    """
+    X, yc, _, _ = _factor(X, y, kernel, noise_sd, mean)  # checks the inputs and that K + noise I factors
+    theta = np.log(np.concatenate([[kernel.variance], kernel.lengthscale, [noise_sd**2]]))
+    return -_lml_and_grad(theta, X, yc, kernel.kind, kernel.lengthscale.size)[1]
 
 
 @dataclass
@@ -306,6 +357,7 @@ class FitResult:
     noise_sd: float
     log_marginal_likelihood: float
     starts: list = field(default_factory=list)  # (initial theta, final lml) per start
+    mean: float = 0.0  # the constant prior mean the fit used: pass it on to posterior(..., mean=)
 
 
 def fit_hyperparameters(
@@ -317,15 +369,18 @@ def fit_hyperparameters(
     n_starts: int = 8,
     seed: int | None = 0,
     bounds: tuple[float, float] = (1e-5, 1e5),
+    mean: float = 0.0,
 ) -> FitResult:
     """Maximise the log marginal likelihood over variance, length scales and noise, from several starts.
 
     The optimiser (L-BFGS-B with the analytic gradient) works in log space, where every parameter is
     unconstrained in sign and its scale does not matter. Starts are drawn log-uniformly inside ``bounds``
-    around data-based guesses (the target variance, the input spread); the best end point wins.
+    around data-based guesses (the target variance, the input spread); the best end point wins. ``mean`` is
+    the constant prior mean (``y.mean()`` centres the targets); it is held fixed, not fitted.
     """
     X = _as_inputs(X, "X")
-    y = _as_targets(y, X.shape[0])
+    mean = _finite("mean", mean)
+    y = _as_targets(y, X.shape[0]) - mean
     if kind not in KERNELS:
         raise ValueError(f"kind must be one of {KERNELS}, got {kind!r}")
     if int(n_starts) < 1:
@@ -351,7 +406,7 @@ def fit_hyperparameters(
         raise NotPositiveDefiniteError("every start failed: K + noise I was never positive definite")
     theta = best.x
     kernel = Kernel(kind, np.exp(theta[0]), np.exp(theta[1 : 1 + n_ls]))
-    return FitResult(kernel, float(np.sqrt(np.exp(theta[-1]))), float(-best.fun), record)
+    return FitResult(kernel, float(np.sqrt(np.exp(theta[-1]))), float(-best.fun), record, mean)
 
 
 # ------------------------------------------------------------------------------------------------ draws
@@ -389,7 +444,9 @@ def sample_prior(X, kernel: Kernel, n_draws: int, rng: np.random.Generator) -> D
     return _draw(np.zeros(X.shape[0]), kernel(X), n_draws, rng)
 
 
-def sample_posterior(X, y, X_new, kernel: Kernel, noise_sd: float, n_draws: int, rng: np.random.Generator) -> Draws:
+def sample_posterior(
+    X, y, X_new, kernel: Kernel, noise_sd: float, n_draws: int, rng: np.random.Generator, *, mean: float = 0.0
+) -> Draws:
     """Joint draws of ``f(X_new)`` from the GP posterior; ``.jitter`` says what was added to factor it."""
-    post = posterior(X, y, X_new, kernel, noise_sd, full_cov=True)
+    post = posterior(X, y, X_new, kernel, noise_sd, mean=mean, full_cov=True)
     return _draw(post.mean, post.cov, n_draws, rng)

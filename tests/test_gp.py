@@ -179,6 +179,89 @@ def test_fit_reaches_sklearns_optimum(d):
     assert len(ours.starts) == 8
 
 
+# ------------------------------------------------------------------------------ a constant prior mean
+def test_posterior_with_a_mean_matches_conditioning_the_joint():
+    """The posterior with a constant prior mean is the conditional of the joint Gaussian of (y, f*) with that mean."""
+    X, y = make_data(12, 2, seed=5)
+    y = y + 3.0  # far from zero, so a forgotten mean shows
+    X_new = np.random.default_rng(6).uniform(-3, 3, size=(5, 2))
+    kernel, noise_sd, m = gp.Kernel("matern52", 0.8, [1.2, 0.7]), 0.3, 2.5
+    X_all = np.vstack([X, X_new])
+    joint = kernel(X_all)
+    joint[: len(y), : len(y)] += noise_sd**2 * np.eye(len(y))  # the observed block is y = f + noise
+    cond_mean, cond_cov = gp.condition_gaussian(np.full(len(X_all), m), joint, np.arange(len(y)), y)
+    post = gp.posterior(X, y, X_new, kernel, noise_sd, mean=m, full_cov=True)
+    np.testing.assert_allclose(post.mean, cond_mean, rtol=1e-10)
+    np.testing.assert_allclose(post.cov, cond_cov, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(post.sd_y, np.sqrt(np.diag(cond_cov) + noise_sd**2), rtol=1e-9)
+    draws = gp.sample_posterior(X, y, X_new, kernel, noise_sd, 20_000, np.random.default_rng(0), mean=m)
+    np.testing.assert_allclose(draws.values.mean(axis=0), cond_mean, atol=5 * post.sd.max() / np.sqrt(20_000))
+
+
+def test_lml_with_a_mean_matches_scipy():
+    X, y = make_data(30, 2, seed=7)
+    y = y + 2.0
+    kernel, noise_sd, m = gp.Kernel("rbf", 1.1, [0.9, 1.4]), 0.25, 1.7
+    K = kernel(X) + noise_sd**2 * np.eye(len(y))
+    ref = stats.multivariate_normal(np.full(len(y), m), K).logpdf(y)
+    assert gp.log_marginal_likelihood(X, y, kernel, noise_sd, mean=m) == pytest.approx(ref, rel=1e-10)
+
+
+@pytest.mark.parametrize("kind", gp.KERNELS)
+@pytest.mark.parametrize("lengthscale", [1.1, [0.9, 1.4]])
+def test_public_lml_gradient_matches_finite_differences(kind, lengthscale):
+    X, y = make_data(20, 2, seed=8)
+    kernel, noise_sd, m = gp.Kernel(kind, 0.7, lengthscale), 0.2, 0.4
+    theta = np.log(np.concatenate([[kernel.variance], kernel.lengthscale, [noise_sd**2]]))
+
+    def lml(t):
+        k = gp.Kernel(kind, np.exp(t[0]), np.exp(t[1:-1]))
+        return gp.log_marginal_likelihood(X, y, k, np.sqrt(np.exp(t[-1])), mean=m)
+
+    eps = 1e-6
+    numeric = [(lml(theta + eps * e) - lml(theta - eps * e)) / (2 * eps) for e in np.eye(len(theta))]
+    np.testing.assert_allclose(gp.lml_gradient(X, y, kernel, noise_sd, mean=m), numeric, rtol=1e-5, atol=1e-7)
+
+
+def test_fit_with_a_mean_is_the_fit_of_the_centred_targets():
+    X, y = make_data(30, 1, seed=9)
+    y = y + 5.0
+    m = y.mean()
+    with_mean = gp.fit_hyperparameters(X, y, "rbf", n_starts=3, seed=1, mean=m)
+    centred = gp.fit_hyperparameters(X, y - m, "rbf", n_starts=3, seed=1)
+    assert with_mean.mean == m and centred.mean == 0.0
+    assert with_mean.log_marginal_likelihood == pytest.approx(centred.log_marginal_likelihood, rel=1e-12)
+    np.testing.assert_allclose(with_mean.kernel.lengthscale, centred.kernel.lengthscale, rtol=1e-10)
+    # Not centring a far-off mean costs likelihood: the zero-mean prior must explain the offset as signal.
+    raw = gp.fit_hyperparameters(X, y, "rbf", n_starts=3, seed=1)
+    assert raw.log_marginal_likelihood < with_mean.log_marginal_likelihood
+
+
+def test_predictive_intervals_for_y_cover_new_observations_under_the_prior():
+    """Data drawn from the GP prior itself: 90% intervals built from sd_y cover 90% of new observations
+    (within 3 binomial sds); intervals built from sd (for f) cover too few, since they leave out the noise."""
+    rng = np.random.default_rng(11)
+    kernel, noise_sd, n, reps = gp.Kernel("rbf", 1.0, 1.0), 0.3, 10, 2000
+    z = stats.norm.ppf(0.95)
+    hits_y = hits_f = 0
+    for _ in range(reps):
+        X = rng.uniform(0, 5, size=(n + 1, 1))
+        y = gp.sample_prior(X, kernel, 1, rng).values[0] + 0.7 + noise_sd * rng.standard_normal(n + 1)
+        post = gp.posterior(X[:n], y[:n], X[n:], kernel, noise_sd, mean=0.7)
+        err = abs(y[n] - post.mean[0])
+        hits_y += err <= z * post.sd_y[0]
+        hits_f += err <= z * post.sd[0]
+    band = 3 * np.sqrt(0.9 * 0.1 / reps)
+    assert abs(hits_y / reps - 0.9) < band
+    assert hits_f / reps < 0.9 - band
+
+
+def test_bad_mean():
+    X, y = make_data(10, 1)
+    with pytest.raises(ValueError, match="mean must be a finite number"):
+        gp.posterior(X, y, X, gp.Kernel("rbf", 1.0), 0.1, mean=np.nan)
+
+
 def test_fit_recovers_noise_level():
     rng = np.random.default_rng(0)
     X = rng.uniform(0, 10, size=(300, 1))
