@@ -87,6 +87,9 @@ NOISE = [
     (re.compile(r" at 0x[0-9a-f]{6,}"), "an object repr with a memory address (end the plotting line with ';')"),
     (re.compile(r"^(array\(\[)?\[?<(Axes|matplotlib)"), "a matplotlib object repr (end the plotting line with ';')"),
     (re.compile(r"Interrupted at [\d,]+ \["), "PyMC's 'Interrupted at ...' line, which reads as a failure"),
+    (re.compile(r"^Sampling: \["), "PyMC's 'Sampling: [...]' note (quiet it: logging.getLogger('pymc'))"),
+    (re.compile(r"Finished \[100%\]"), "PyMC's 'Finished [100%]' note after an ADVI fit"),
+    (re.compile(r"ELBO converged at"), "a stopping rule's message logged by pm.fit"),
 ]
 
 
@@ -103,3 +106,16 @@ def test_stored_outputs_carry_no_noise(path):
                     if pattern.search(text) or any(pattern.search(line) for line in text.splitlines()):
                         found.append(f"{what}: {text.strip()[:80]!r} in cell {cell.source[:40]!r}")
     assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_nothing_stored_on_stderr(path):
+    # GitHub shows a cell's stderr on red, so a stored note there reads as an error: silence notes at their source.
+    nb = nbformat.read(path, 4)
+    found = [
+        f"{''.join(out.get('text', ''))[:80]!r} in cell {cell.source[:40]!r}"
+        for cell in nb.cells
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "stream" and out.get("name") == "stderr"
+    ]
+    assert not found, "stored stderr output:\n" + "\n".join(found)
