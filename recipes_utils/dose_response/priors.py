@@ -134,7 +134,8 @@ DEFAULT_PRIOR_RULE = pd.DataFrame(
         ("log_ec50_sd", "HalfNormal(w / 2)", "potencies may differ by up to the tested range"),
         ("log_hill_mu", "Normal(0, 1)", "Hill slopes from 0.15 to 6.6 (94%), centred on 1"),
         ("log_hill_sd", "HalfNormal(0.5)", "slopes differ between groups by a factor of 2 or so"),
-        ("sigma", "HalfNormal(s)", "measurement noise no larger than the spread of all responses"),
+        ("sigma", "HalfNormal(s)", ("measurement noise of the order of the responses' sd or less (a scale, not a "
+         "bound: 32% of the prior lies above s)")),
         ("plate_sd (with plates)", "HalfNormal(R / 2)", "plates may shift responses by up to about half the range"),
     ],
     columns=["prior", "default", "what it allows"],
@@ -274,7 +275,7 @@ class DoseResponsePriors:
 def free_curve_params(family, lik) -> tuple[str, ...]:
     """The free curve parameters of ``family`` (a :class:`~recipes_utils.dose_response.families.CurveFamily`) under
     likelihood ``lik`` (a ``ResponseFamily``): levels on their scale, the location, the shapes' free parameters."""
-    return (*(lik.level_name(level) for level in family.levels), family.location, *family.free_shapes())
+    return family.free_params(lik)
 
 
 def as_dose_response_priors(priors) -> DoseResponsePriors:
@@ -304,14 +305,16 @@ def family_priors(family, lik, group_idx, log_conc, y, trials=None) -> DoseRespo
     or each (group, dose) cell's empirical logit or log (:func:`~recipes_utils.dose_response.likelihoods.
     empirical_levels`). The location ``Normal(m, w / 2)``, spread ``HalfNormal(w / 2)`` (``m``, ``w``: midpoint and
     width of the tested log doses); the shapes as :func:`~recipes_utils.dose_response.families.family_prior_rule`
-    lists them. Noise: ``sigma ~ HalfNormal(sd of the response)``; ``dispersion ~ HalfNormal(1)``; plates
+    lists them; bc5's ``log_span ~ Normal(log R, 1)``, spread ``HalfNormal(0.5)``. Noise: ``sigma ~ HalfNormal(sd of the response)``; ``dispersion ~ HalfNormal(1)``; plates
     ``HalfNormal(R / 2)``. For the 4PL with Normal noise these are exactly :func:`default_priors`'s numbers.
     """
     from recipes_utils.dose_response.likelihoods import empirical_levels
 
     levels = empirical_levels(lik, group_idx, log_conc, y, trials)
     k = _scales(log_conc, levels)
-    params = {lik.level_name(level): ParameterPrior(k["c"], k["R"], k["R"] / 2) for level in family.levels}
+    params = {lik.level_name(level): ParameterPrior(k["c"], k["R"], k["R"] / 2) for level in family.free_levels}
+    if family.direction:  # bc5: the size of the drop (or rise) from top to bottom, on the levels' scale
+        params["log_span"] = ParameterPrior(float(np.log(k["R"])), 1.0, 0.5)
     params[family.location] = ParameterPrior(k["m"], k["w"] / 2, k["w"] / 2)
     for s in family.shapes:
         params[s.free] = ParameterPrior(s.mu, s.mu_sd, s.sd)
