@@ -279,3 +279,20 @@ def test_sbc_in_two_processes_gives_the_ranks_of_one():
     one = approximations.sbc(m, ["laplace"], **kw)
     two = approximations.sbc(m, ["laplace"], n_jobs=2, **kw)
     pd.testing.assert_frame_equal(one.drop(columns="seconds"), two.drop(columns="seconds"))
+
+
+def test_dadvi_and_lrvb_fitters_share_one_optimum_per_data_set(monkeypatch):
+    calls = []
+    original = approximations.gaussian.dadvi
+
+    def counted(*args, **kwargs):
+        fit = original(*args, **kwargs)
+        calls.append(fit.seconds)
+        return fit
+
+    monkeypatch.setattr(approximations.gaussian, "dadvi", counted)
+    m = normal_model(np.zeros(10))
+    ranks = approximations.sbc(m, ["dadvi", "dadvi_lrvb"], data_name="y", params=["mu"], n_datasets=3, seed=2)
+    assert len(calls) == 3, len(calls)  # once per data set, not once per method and data set
+    per_fit = ranks.drop_duplicates(["dataset", "method"]).pivot(index="dataset", columns="method", values="seconds")
+    assert (per_fit["dadvi_lrvb"].to_numpy() >= np.array(calls)).all(), "LRVB's seconds leave out the optimisation"

@@ -56,6 +56,14 @@ class MethodFit:
     khat: float | None = None  # PSIS k-hat of the approximation (fit_method(..., khat=True)); None for NUTS
     info: dict = field(default_factory=dict)  # what the method says of its own convergence
 
+    @property
+    def converged(self) -> bool | None:
+        """Whether the method's own convergence rule was met: ADVI's stopping rule, the optimiser of Laplace and
+        DADVI (a zero gradient); None where the method has no such rule (NUTS: use check_nuts; Pathfinder)."""
+        if "converged_at" in self.info:
+            return self.info["converged_at"] is not None
+        return self.info.get("converged")
+
 
 def fit_method(
     method: str,
