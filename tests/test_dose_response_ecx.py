@@ -15,7 +15,7 @@ from recipes_utils.dose_response import (
     hierarchical_dose_response,
     model_spec,
 )
-from recipes_utils.dose_response.ecx import curve_parameter_draws
+from recipes_utils.dose_response.ecx import curve_parameter_draws, link_level_draws
 
 
 def design(seed=0, n_groups=3):
@@ -116,10 +116,11 @@ def test_the_curve_at_each_ecx_draw_is_its_target_on_the_response_scale(curve):
     idata = fake_posterior(model, draws=60)
     ec = ecx_draws(model, idata, x=(10, 50)).to_numpy()  # chain, draw, group, effect
     params = curve_parameter_draws(model, idata)
+    on_scale = link_level_draws(model, idata) if spec.link_curve else None
     for k, x in enumerate((10, 50)):
         target = params["top"] + x / 100 * (params["bottom"] - params["top"])
         with np.errstate(divide="ignore"):
-            at_ecx = spec.mean(np.log(ec[..., k]), params)
+            at_ecx = spec.mean(np.log(ec[..., k]), params, on_scale)
         finite = np.isfinite(np.log(ec[..., k]))
         assert finite.mean() > 0.95
         np.testing.assert_allclose(at_ecx[finite], target[finite], rtol=1e-6, atol=1e-9)

@@ -59,6 +59,7 @@ needs no file name.
 
 from recipes_utils.dose_response.basis import curve_preconditioner
 from recipes_utils.dose_response.checks import advi_psis_khat, group_psis_khat, interval_coverage
+from recipes_utils.dose_response.compare import CurveComparison, compare_curves
 from recipes_utils.dose_response.ecx import ecx_draws, ecx_ratio, ecx_table
 from recipes_utils.dose_response.families import (
     CURVE_NAMES,
@@ -115,6 +116,7 @@ __all__ = [
     "DEFAULT_PRIOR_RULE",
     "LIKELIHOOD_NAMES",
     "SIMULATION_PRIORS",
+    "CurveComparison",
     "CurveFamily",
     "CurveFit",
     "CurvePriors",
@@ -126,6 +128,7 @@ __all__ = [
     "ResponseFamily",
     "advi_psis_khat",
     "auto_parameterization",
+    "compare_curves",
     "curve_family",
     "curve_points",
     "curve_preconditioner",

@@ -53,7 +53,18 @@ def curve_parameter_draws(model, idata) -> dict:
     return draws
 
 
-def _shape_targets(spec, draws, values, kind):
+def link_level_draws(model, idata) -> dict:
+    """The levels' posterior draws on the likelihood's level scale (logit or log), each (chain, draw, group), from
+    the free variables themselves: a level of 1 - 1e-17 is 1.0 on the response scale, whose logit is no longer
+    the one sampled."""
+    spec = model_spec(model)
+    posterior = idata.posterior if hasattr(idata, "posterior") else idata
+    free = {name: _stacked(posterior, name, spec) for name in spec.family.free_params(spec.likelihood)
+            if name in (*(spec.likelihood.level_name(lv) for lv in spec.family.free_levels), "log_span")}  # fmt: skip
+    return spec.family.levels_on_scale(free, spec.likelihood)
+
+
+def _shape_targets(spec, draws, values, kind, on_scale=None):
     """The shape value ``s`` the curve must reach, per draw, curve and effect level: (chain, draw, group, k)."""
     top, bottom = draws["top"][..., None], draws["bottom"][..., None]
     values = np.asarray(values, dtype=float)
@@ -65,8 +76,8 @@ def _shape_targets(spec, draws, values, kind):
         target = np.broadcast_to(values, top.shape[:-1] + values.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
         if spec.link_curve:
-            link = spec.likelihood.to_link
-            return (link(target) - link(bottom)) / (link(top) - link(bottom))
+            link_top, link_bottom = on_scale["top"][..., None], on_scale["bottom"][..., None]
+            return (spec.likelihood.to_link(target) - link_bottom) / (link_top - link_bottom)
         return (target - bottom) / (top - bottom)
 
 
@@ -82,7 +93,7 @@ def ecx_draws(model, idata, x=(10, 50), *, kind: str = "relative", level=None):
     spec = model_spec(model)
     values = _effect_values(x, kind, level)
     draws = curve_parameter_draws(model, idata)
-    s = _shape_targets(spec, draws, values, kind)
+    s = _shape_targets(spec, draws, values, kind, link_level_draws(model, idata) if spec.link_curve else None)
     family = spec.family
     shapes = {sh.name: draws[sh.name][..., None] for sh in family.shapes}
     log_dose = family.log_dose_at(s, draws[family.location][..., None], shapes)

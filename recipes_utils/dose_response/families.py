@@ -82,11 +82,33 @@ class CurveFamily:
     inverse_fn: Callable | None = field(repr=False, default=None)  # (s in (0, 1), shapes) -> z, NumPy, closed form
     zero_level: str | None = None  # ll3: the level fixed at 0 ("bottom": falling, "top": rising)
     monotone: bool = True  # S decreases from 1 to 0 (False: bc5, which rises above 1 first)
+    direction: str | None = None  # bc5 in a model: "falling" or "rising", fixed from the data (see curve_family)
 
     @property
     def levels(self) -> tuple[str, ...]:
-        """The free levels, of ``("bottom", "top")``."""
+        """The curve's levels, of ``("bottom", "top")`` (ll3 has one; the other is 0)."""
         return tuple(name for name in ("bottom", "top") if name != self.zero_level)
+
+    @property
+    def free_levels(self) -> tuple[str, ...]:
+        """The levels that are free parameters: :attr:`levels`, except for a bc5 with a direction, whose ``bottom``
+        is ``top`` minus (falling) or plus (rising) ``exp(log_span)``."""
+        return ("top",) if self.direction else self.levels
+
+    def free_params(self, lik) -> tuple[str, ...]:
+        """The free curve parameters under likelihood ``lik``: the free levels on their scale (``top``, ``logit_top``,
+        ``log_top``), ``log_span`` (bc5), the location, the shapes' free parameters (``log_hill``, ...)."""
+        span = ("log_span",) if self.direction else ()
+        return (*(lik.level_name(lv) for lv in self.free_levels), *span, self.location, *self.free_shapes())
+
+    def levels_on_scale(self, free: dict, lik) -> dict:
+        """Each level on the scale the likelihood puts levels on (identity, logit, log), from the free values."""
+        on_scale = {lv: free[lik.level_name(lv)] for lv in self.free_levels}
+        if self.direction:
+            exp = _math(free["log_span"]).exp
+            sign = 1.0 if self.direction == "falling" else -1.0
+            on_scale["bottom"] = on_scale["top"] - sign * exp(free["log_span"])
+        return on_scale
 
     @property
     def params(self) -> tuple[str, ...]:
@@ -263,21 +285,36 @@ _FAMILIES = {
 }  # fmt: skip
 
 
-def curve_family(name, *, zero_limit: str | None = None) -> CurveFamily:
+def curve_family(name, *, zero_limit: str | None = None, direction: str | None = None) -> CurveFamily:
     """The curve family called ``name`` (one of :data:`CURVE_NAMES`), or ``name`` itself if it is a
     :class:`CurveFamily`.
 
     ``"ll3"`` is LL.4 with its lower limit at 0: for a falling response ``bottom = 0`` (drc's LL.3), for a rising one
     ``top = 0`` (no response without the compound). Say which with ``zero_limit="bottom"`` or ``"top"``; the builders
     pass the direction they read off the data (:func:`data_direction`) when it is not given.
+
+    ``"bc5"`` in a model has a ``direction`` (``"falling"`` or ``"rising"``, by default read off the data the same
+    way), and its levels are ordered that way: ``bottom = top - exp(log_span)`` for a falling curve, ``top +
+    exp(log_span)`` for a rising one. Why: a Brain-Cousens curve of the other direction can mimic a decline with its
+    bump alone (``hormesis * dose`` growing, the decline itself beyond the tested doses), a second posterior mode
+    of far lower density in which NUTS chains started there stay (seen: r-hat 1.5 on a clean simulated hormesis,
+    one chain of four with ``bottom`` above every measurement). The bump stays free to rise against the effect.
     """
     if isinstance(name, CurveFamily):
-        if zero_limit is not None:
-            raise ValueError("zero_limit applies to curve='ll3' given by name, not to a CurveFamily")
+        if zero_limit is not None or direction is not None:
+            raise ValueError("zero_limit and direction apply to a curve given by name, not to a CurveFamily")
         return name
     if not isinstance(name, str) or name.lower() not in CURVE_NAMES:
         raise ValueError(f"unknown curve family {name!r}: choose one of {list(CURVE_NAMES)}")
     name = name.lower()
+    if direction is not None:
+        if name != "bc5":
+            raise ValueError(f"direction applies to curve='bc5' only, not to {name!r}")
+        if direction not in ("falling", "rising"):
+            raise ValueError(f"direction must be 'falling' or 'rising', got {direction!r}")
+        bc5 = _FAMILIES["bc5"]
+        return CurveFamily("bc5", f"{bc5.title}, {direction}", bc5.location, bc5.shapes, bc5.shape_fn,
+                           monotone=False, direction=direction)  # fmt: skip
     if name != "ll3":
         if zero_limit is not None:
             raise ValueError(f"zero_limit applies to curve='ll3' only, not to {name!r}")
@@ -300,9 +337,12 @@ def data_direction(log_conc, level) -> str:
 
 
 def resolve_family(curve, log_conc=None, level=None) -> CurveFamily:
-    """``curve`` as a :class:`CurveFamily`; ``"ll3"`` by name gets its zero limit from the data's direction."""
-    if isinstance(curve, str) and curve.lower() == "ll3":
+    """``curve`` as a :class:`CurveFamily` for a model: ``"ll3"`` by name gets its zero limit and ``"bc5"`` its
+    direction from the data's direction (:func:`data_direction`)."""
+    if isinstance(curve, str) and curve.lower() in ("ll3", "bc5"):
         direction = data_direction(log_conc, level)
+        if curve.lower() == "bc5":
+            return curve_family("bc5", direction=direction)
         return curve_family("ll3", zero_limit="bottom" if direction == "falling" else "top")
     return curve_family(curve)
 
@@ -316,9 +356,18 @@ def family_prior_rule(family) -> list[tuple[str, str, str]]:
     rows = []
     both = ("anywhere from 1.4 ranges below the data to 1.4 above (94%); the same for both levels, so either "
             "direction is as likely")  # fmt: skip
-    for level in family.levels:
+    for level in family.free_levels:
         rows.append((f"{level} (population mean; one curve: its value)", "Normal(c, R)", both))
         rows.append((f"{level} spread", "HalfNormal(R / 2)", "groups may differ by up to about the data's range"))
+    if family.direction:
+        rows.append(
+            (
+                "log_span",
+                "Normal(log R, 1)",
+                "the drop (or rise) from top to bottom from 0.15 to 6.6 times the data's range (94%)",
+            )
+        )
+        rows.append(("log_span spread", "HalfNormal(0.5)", "groups' spans differ by a factor of 2.7 or less"))
     where = "no-effect concentration" if family.nec else "location"
     middle = (f"the {where} in the middle of the tested doses; 94% within the tested range widened by about half "
               "its width on each side")  # fmt: skip

@@ -183,7 +183,7 @@ def hierarchical_dose_response(
     family = resolve_family(curve, prepared.log_conc, level)
     check_identifiable(family, prepared.log_conc, "the table has")
     check_zero_level(family, lik, prepared.log_conc, prepared.response)
-    names = (*(lik.level_name(lv) for lv in family.levels), family.location, *family.free_shapes())
+    names = family.free_params(lik)
     if priors is None:
         priors = family_priors(family, lik, prepared.group_idx, prepared.log_conc, prepared.response, prepared.trials)
     elif isinstance(priors, FourPLPriors) and (family.name != "ll4" or lik.link != "identity"):
@@ -207,7 +207,8 @@ def hierarchical_dose_response(
             )
         forms = dict.fromkeys(names, "centered")
     else:
-        aliases = {lv: lik.level_name(lv) for lv in family.levels} | {s.name: s.free for s in family.shapes}
+        aliases = {lv: lik.level_name(lv) for lv in family.free_levels} | {s.name: s.free for s in family.shapes}
+        aliases["span"] = "log_span"
         forms = resolve_parameterization(parameterization, prepared, names, aliases)
     if curve_at not in ("rows", "points"):
         raise ValueError(f"curve_at must be 'rows' or 'points', got {curve_at!r}")
@@ -236,7 +237,7 @@ def hierarchical_dose_response(
                 "DoseResponsePriors)"
             )
     top_name = lik.level_name("top")
-    if prepared.shared_control.any() and "top" in family.levels and forms[top_name] != "shared":
+    if prepared.shared_control.any() and "top" in family.free_levels and forms[top_name] != "shared":
         raise ValueError(
             "shared controls measure the untreated response common to every group, so every curve must share its "
             "top: pass parameterization={'top': 'shared'} (the other parameters may vary by group)"
@@ -288,10 +289,12 @@ def hierarchical_dose_response(
     with pm.Model(coords=coords) as model:
         free = _group_parameters(priors, names, forms, decorrelated, prepared, given_priors)
         natural = {family.location: free[family.location]}
+        on_scale = family.levels_on_scale(free, lik)  # each level on the likelihood's level scale
         for level in family.levels:
-            name = lik.level_name(level)
-            natural[level] = free[name] if name == level else pm.Deterministic(
-                level, lik.to_response(free[name]), dims="group")  # fmt: skip
+            if lik.link == "identity" and level in family.free_levels:
+                natural[level] = on_scale[level]
+            else:
+                natural[level] = pm.Deterministic(level, lik.to_response(on_scale[level]), dims="group")
         for s in family.shapes:
             natural[s.name] = pm.Deterministic(s.name, s.natural(free[s.free]), dims="group")
         noise = noise_variables(lik, priors, include_nu=False)
@@ -307,7 +310,7 @@ def hierarchical_dose_response(
         g = col[f"{prefix}group_idx"]
         at_obs = {name: value[g] for name, value in natural.items()}
         if _link_curve(family, lik):  # bc5 under a bounded likelihood: the curve on the link scale
-            at_obs.update({lv: free[lik.level_name(lv)][g] for lv in family.levels})
+            at_obs.update({lv: on_scale[lv][g] for lv in family.levels})
             eta = family.curve(col[f"{prefix}log_conc"], at_obs)
             mu_obs = lik.to_response(eta)
         else:

@@ -116,7 +116,7 @@ def dose_response_model(
     family = resolve_family(curve, log_conc, level)
     check_identifiable(family, log_conc, "the data have")
     check_zero_level(family, lik, log_conc, y)
-    names = (*(lik.level_name(lv) for lv in family.levels), family.location, *family.free_shapes())
+    names = family.free_params(lik)
     if priors is None:
         priors = family_priors(family, lik, np.zeros(len(y), dtype="int64"), log_conc, y, n_trials)
     elif isinstance(priors, CurvePriors) and (family.name != "ll4" or lik.link != "identity"):
@@ -128,15 +128,22 @@ def dose_response_model(
     priors.check_for(names, lik.name, hierarchical=False)
     with pm.Model() as model:
         x = pm.Data("log_conc", log_conc)
-        natural, on_link = {}, {}
+        free = {}
+        for level in ("top", "bottom"):
+            if level in family.free_levels:
+                p = priors.params[lik.level_name(level)]
+                free[lik.level_name(level)] = pm.Normal(lik.level_name(level), p.mu, p.mu_sd)
+        if family.direction:
+            free["log_span"] = pm.Normal("log_span", priors.params["log_span"].mu, priors.params["log_span"].mu_sd)
+        on_link = family.levels_on_scale(free, lik)  # each level on the likelihood's level scale
+        natural = {}
         for level in ("top", "bottom"):
             if level not in family.levels:
                 continue
-            free_name = lik.level_name(level)
-            p = priors.params[free_name]
-            on_link[level] = pm.Normal(free_name, p.mu, p.mu_sd)
-            natural[level] = on_link[level] if free_name == level else pm.Deterministic(
-                level, lik.to_response(on_link[level]))  # fmt: skip
+            if lik.link == "identity" and level in family.free_levels:
+                natural[level] = on_link[level]
+            else:
+                natural[level] = pm.Deterministic(level, lik.to_response(on_link[level]))
         p = priors.params[family.location]
         natural[family.location] = pm.Normal(family.location, p.mu, p.mu_sd)
         for s in family.shapes:

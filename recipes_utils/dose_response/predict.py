@@ -196,7 +196,7 @@ def predict_curves(model, idata, log_concentration, *, groups=None, new_groups: 
                 else:
                     free[name] = pt.ones(int(new_groups)) * m[f"{name}_mu"]
             params = {family.location: free[family.location]}
-            params.update({lv: lik.to_response(free[lik.level_name(lv)]) for lv in family.levels})
+            params.update({lv: lik.to_response(v) for lv, v in family.levels_on_scale(free, lik).items()})
             params.update({s.name: s.natural(free[s.free]) for s in family.shapes})
             out_labels = [f"new {i}" for i in range(int(new_groups))]
         else:

@@ -36,17 +36,17 @@ class ModelSpec:
 
     @property
     def free_params(self) -> tuple[str, ...]:
-        return (*(self.likelihood.level_name(lv) for lv in self.family.levels), self.family.location,
-                *self.family.free_shapes())  # fmt: skip
+        return self.family.free_params(self.likelihood)
 
-    def mean(self, log_conc, params: dict):
+    def mean(self, log_conc, params: dict, on_scale: dict | None = None):
         """The mean response at ``log_conc`` from the natural curve parameters (``top``, ``bottom`` on the response
-        scale), NumPy or PyTensor; under a link-scale curve the levels go through the link first."""
+        scale), NumPy or PyTensor; under a link-scale curve the levels go through the link first (or are given on
+        the link scale as ``on_scale``)."""
         if not self.link_curve:
             return self.family.curve(log_conc, params)
         on_link = dict(params)
         for level in self.family.levels:
-            on_link[level] = _link(self.likelihood, params[level])
+            on_link[level] = _link(self.likelihood, params[level]) if on_scale is None else on_scale[level]
         return self.likelihood.to_response(self.family.curve(log_conc, on_link))
 
 
