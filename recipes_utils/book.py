@@ -7,7 +7,8 @@ In a notebook::
     headline("held-out accuracy", 0.722, "{:.1%}", band=0.005)        # a stated band
     headline("ADVI wall time", 50.2, "{:.0f} s", timing=True)         # wall times carry none
 
-shows ``EC50, posterior mean: 3.08 ± 0.003 mM (MCSE)`` under the cell and stores the record in the cell's output
+shows ``EC50, posterior mean: 3.08 ± 0.003 mM (MCSE)`` under the cell (a band shows as ``72.2% (reruns within ±
+0.5%)``) and stores the record in the cell's output
 under the MIME type :data:`MIME` (ignored by renderers that do not know it; GitHub shows the plain text). ``make run``
 reads these outputs from each executed notebook (:func:`collect`), writes them beside the executed copy as JSON, and
 shows them in ``build/index.html``; nobody types them by hand.
@@ -134,7 +135,8 @@ def headline(
         else:
             record["tolerance"] = _finite_nonnegative("band", band)
             band_shown = int(band) if isinstance(value, int) and float(band).is_integer() else float(band)
-            shown = f"{text} ± {_format_tolerance(fmt, band_shown)}" if band > 0 else text
+            # not "±": that reads as a standard error; the band is how far a rerun may drift
+            shown = f"{text} (reruns within ± {_format_tolerance(fmt, band_shown)})" if band > 0 else text
     record["shown"] = shown
     try:
         from IPython.display import display

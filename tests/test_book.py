@@ -14,7 +14,7 @@ def test_headline_formats_and_returns_the_record():
         "text": "72.2%",
         "timing": False,
         "tolerance": 0.005,
-        "shown": "72.2% ± 0.5%",
+        "shown": "72.2% (reruns within ± 0.5%)",
     }
     assert headline("interval", "[2.70, 3.45] mM")["text"] == "[2.70, 3.45] mM"
     assert headline("n", 3, band=0)["value"] == 3
@@ -26,8 +26,8 @@ def test_headline_tolerances():
     assert rec["mcse"] == 0.0031 and rec["tolerance"] == pytest.approx(4 * 0.0031)
     assert rec["shown"] == "3.08 mM ± 0.003 mM (MCSE)"  # the MCSE gets the digits it needs
     assert headline("k", 12.3, "{:.1f}", band=0)["shown"] == "12.3"
-    assert headline("groups", 26, "{}", band=2)["shown"] == "26 ± 2"
-    assert headline("share", 0.94, "{:.0%}", band=0.004)["shown"] == "94% ± 0.4%"
+    assert headline("groups", 26, "{}", band=2)["shown"] == "26 (reruns within ± 2)"
+    assert headline("share", 0.94, "{:.0%}", band=0.004)["shown"] == "94% (reruns within ± 0.4%)"
 
 
 @pytest.mark.parametrize(
