@@ -213,12 +213,6 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         note="One row per method over its data sets: the chi-square test of uniform ranks per variable (its p-value).",
     ),
     Benchmark(
-        "laplace_last_bits.csv",
-        "benchmarks/laplace_last_bits.py",
-        ("run", "against"),
-        ("ranks", "equal", "within_3", "max_diff", "p_log_ec50_mu", "p_log_ec50_sd", "p_log_ec50", "p_top", "p_sigma"),
-    ),
-    Benchmark(
         "bnn_architectures.csv",
         "benchmarks/bnn_covtype.py",
         ("hidden",),
@@ -369,6 +363,18 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         note="One row per autocorrelation and run length, over the repeats.",
     ),
     # Investigations: upstream problems (benchmarks/investigations/README.md)
+    Benchmark(
+        "bfgs_hess_inv_last_bits.csv",
+        "benchmarks/investigations/bfgs_hess_inv_last_bits.py",
+        ("dataset",),
+        summary=lambda rows: (
+            rows.drop(columns=["dataset"])
+            .median(numeric_only=True)
+            .to_frame("median over data sets")
+            .T.reset_index(drop=True)
+        ),
+        note="Medians over the data sets of the latest run.",
+    ),
     Benchmark(
         "compile_cache.csv",
         "benchmarks/investigations/compile_cache.py",
