@@ -49,6 +49,8 @@ ecx
     (relative potency), :func:`ecx_draws`.
 compare
     :func:`compare_curves`: several families on one data set, PSIS-LOO, stacking weights, model-averaged ECx.
+ml
+    :func:`maximum_likelihood`: drc's estimate of a one-curve model of any family and likelihood (SciPy).
 checks
     Checks of a fit against known truth or its own approximation: :func:`interval_coverage`,
     :func:`advi_psis_khat`, :func:`group_psis_khat`.
@@ -83,6 +85,7 @@ from recipes_utils.dose_response.likelihoods import (
 
 # Private helpers imported from here by tests (_zero_sum_normal) and benchmarks/plate_gradient.py (_student_t).
 from recipes_utils.dose_response.likelihoods import _student_t as _student_t
+from recipes_utils.dose_response.ml import MaximumLikelihood, maximum_likelihood
 from recipes_utils.dose_response.one_curve import dose_response_model, four_pl_model, least_squares_four_pl
 from recipes_utils.dose_response.parameterization import AUTO_MIN_GROUPS, AUTO_MIN_POINTS, auto_parameterization
 from recipes_utils.dose_response.parameterization import _zero_sum_normal as _zero_sum_normal
@@ -123,6 +126,7 @@ __all__ = [
     "DoseResponsePriors",
     "FourPLPriors",
     "GroupedDoseResponse",
+    "MaximumLikelihood",
     "ModelSpec",
     "ParameterPrior",
     "ResponseFamily",
@@ -150,6 +154,7 @@ __all__ = [
     "interval_coverage",
     "least_squares_four_pl",
     "log_likelihood",
+    "maximum_likelihood",
     "model_spec",
     "one_curve_arrays",
     "posterior_predictive",
