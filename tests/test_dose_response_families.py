@@ -204,3 +204,38 @@ def test_prior_rules_are_listed_for_every_family():
         names = [r[0] for r in rows]
         family = family_of(name)
         assert family.location in names and all(s.free in names for s in family.shapes)
+
+
+@pytest.mark.parametrize("name", ["w2", "nec", "bc5", "ll5"])
+def test_shared_controls_and_plates_work_for_every_family(name):
+    table = grouped_table()
+    controls = pd.DataFrame({"group": 999, "concentration": 0.0, "response": [10.1, 9.8, 10.3]})
+    data = pd.concat([table, controls], ignore_index=True)
+    with pytest.raises(ValueError, match="must share its top"):
+        hierarchical_dose_response(data, curve=name, zero_is_control=True, shared_controls=999)
+    model = hierarchical_dose_response(data, curve=name, zero_is_control=True, shared_controls=999,
+                                       parameterization={"top": "shared"})  # fmt: skip
+    point = model.initial_point()
+    assert np.isfinite(model.compile_logp(mode=ALGEBRA)(point)) and "top_sd" not in model.named_vars
+    plated = hierarchical_dose_response(table.assign(plate=np.arange(len(table)) % 3), curve=name, plate="plate")
+    assert "plate_effect" in plated.named_vars
+    assert np.isfinite(plated.compile_logp(mode=ALGEBRA)(plated.initial_point()))
+
+
+def test_default_priors_of_any_family_follow_the_4pl_rule_and_the_likelihoods_scale():
+    from recipes_utils.dose_response import default_dose_response_priors, default_priors
+
+    table = grouped_table()
+    ll4 = default_dose_response_priors(table, group="group")
+    old = default_priors(table)
+    for name in ("bottom", "top", "log_ec50", "log_hill"):
+        p = ll4.params[name]
+        assert (p.mu, p.mu_sd, p.sd) == tuple(getattr(old, f"{name}_{k}") for k in ("mu", "mu_sd", "sd"))
+    assert ll4.sigma == old.sigma and ll4.plate_sd == old.plate_sd
+    counts = table.assign(n=20, k=lambda t: np.clip(np.round(t["response"] * 2), 0, 20).astype(int))
+    binomial = default_dose_response_priors(counts, group="group", response="k", trials="n", likelihood="binomial",
+                                            curve="bc5")  # fmt: skip
+    assert list(binomial.params) == ["logit_top", "log_span", "log_e", "log_hill_excess", "log_hormesis"]
+    assert binomial.sigma is None and binomial.params["log_span"].mu_sd == 1.0
+    one = default_dose_response_priors(table[table["group"] == 0], curve="nec")
+    assert set(one.params) == {"bottom", "top", "log_nec", "log_rate"}
