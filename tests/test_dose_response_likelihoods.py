@@ -220,3 +220,16 @@ def test_ll3_that_fixes_a_control_level_the_data_contradict_is_refused():
     falling = hierarchical_dose_response(data, concentration="dose", response="alive", trials="total", curve="ll3",
                                          likelihood="binomial", zero_is_control=True)  # fmt: skip
     assert model_spec(falling).family.zero_level == "bottom"
+
+
+def test_the_pooling_rule_counts_a_binomial_groups_trials():
+    from recipes_utils.dose_response import AUTO_MIN_GROUPS, AUTO_MIN_POINTS, auto_parameterization, prepare_grouped
+
+    rng = np.random.default_rng(0)
+    doses = [0.1, 1.0, 10.0, 100.0]
+    table = pd.DataFrame([(g, d, int(rng.integers(0, 30)), 30) for g in range(AUTO_MIN_GROUPS) for d in doses],
+                         columns=["group", "dose", "dead", "total"])  # fmt: skip
+    assert 4 < AUTO_MIN_POINTS <= 4 * 30  # 4 rows per group, 120 trials
+    as_rows = prepare_grouped(table, concentration="dose", response="dead")
+    as_trials = prepare_grouped(table, concentration="dose", response="dead", trials="total")
+    assert auto_parameterization(as_rows) == "noncentered" and auto_parameterization(as_trials) == "centered"

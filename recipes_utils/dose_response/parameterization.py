@@ -21,14 +21,17 @@ _FORMS = ("centered", "noncentered", "shared")
 def auto_parameterization(prepared: GroupedDoseResponse) -> str:
     """The rule behind ``parameterization="auto"``: ``"centered"`` when the data pin every curve down and the
     spreads between groups are well informed (at least :data:`AUTO_MIN_GROUPS` groups, each with at least
-    :data:`AUTO_MIN_POINTS` measurements), otherwise ``"noncentered"``.
+    :data:`AUTO_MIN_POINTS` measurements; for a binomial response, trials), otherwise ``"noncentered"``.
 
     Why: with few measurements per group, or few groups to learn a spread from, the posterior of a group value and
     its population spread forms a funnel that centred effects cannot traverse (divergences); non-centred effects
     remove it. With many data-rich groups the data fix each curve and the centred form needs fewer leapfrog steps.
-    The hierarchical recipe measures both cases (section 2).
+    The hierarchical recipe measures both cases (section 2). A binomial row of 300 trials pins its curve down as well
+    as many measurements do, so with trials the rule counts trials, not rows.
     """
-    counts = np.bincount(prepared.group_idx[~prepared.shared_control], minlength=len(prepared.groups))
+    keep = ~prepared.shared_control
+    weights = None if prepared.trials is None else np.asarray(prepared.trials, dtype=float)[keep]
+    counts = np.bincount(prepared.group_idx[keep], weights=weights, minlength=len(prepared.groups))
     if len(prepared.groups) >= AUTO_MIN_GROUPS and counts.min() >= AUTO_MIN_POINTS:
         return "centered"
     return "noncentered"
