@@ -174,3 +174,31 @@ def test_one_curve_tables_and_argument_checks():
         ecx_table(model, idata, kind="direct")
     with pytest.raises(ValueError, match="prob must lie in"):
         ecx_table(model, idata, prob=94)
+
+
+def test_predict_curves_follow_the_family_and_the_likelihood():
+    from recipes_utils.dose_response import predict_curves
+
+    data = design()
+    model = hierarchical_dose_response(data, concentration="dose", response="dead", trials="total", curve="bc5",
+                                       likelihood="binomial", zero_is_control=True)  # fmt: skip
+    spec = model_spec(model)
+    idata = fake_posterior(model, draws=30)
+    grid = np.array([-np.inf, np.log(0.5), np.log(5.0), np.log(50.0)])
+    curves = predict_curves(model, idata, grid, groups=["c2", "c0"])
+    params = curve_parameter_draws(model, idata)
+    on_scale = link_level_draws(model, idata)
+    for j, label in ((0, 2), (1, 0)):
+        expected = spec.mean(grid[None, None, :], {k: v[..., label, None] for k, v in params.items()},
+                             {k: v[..., label, None] for k, v in on_scale.items()})  # fmt: skip
+        np.testing.assert_allclose(curves.isel(group=j).to_numpy(), expected, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(curves.isel(dose=0).to_numpy(), params["top"][..., [2, 0]], rtol=1e-9)  # controls
+    new = predict_curves(model, idata, grid, new_groups=3, seed=1)
+    assert ((new >= 0) & (new <= 1)).all() and np.isfinite(new).all()  # new groups' curves are probabilities too
+    one = dose_response_model(data.query("group == 'c0'"), concentration="dose", response="y", curve="nec",
+                              zero_is_control=True)  # fmt: skip
+    one_idata = fake_posterior(one, draws=10)
+    single = predict_curves(one, one_idata, grid)
+    assert list(single["group"].values) == ["curve"] and single.shape == (1, 10, 1, 4)
+    with pytest.raises(ValueError, match="a one-curve model has none"):
+        predict_curves(one, one_idata, grid, new_groups=1)

@@ -29,10 +29,19 @@ def _natural(model, spec) -> dict:
     return {name: model[name] for name in (*family.levels, family.location, *(s.name for s in family.shapes))}
 
 
+def _on_scale(model, spec) -> dict:
+    """The levels on the likelihood's level scale, from the model's free level variables (``logit_top``,
+    ``log_span``): a link-scale curve reads these, not the link of a level that rounded to 1."""
+    family, lik = spec.family, spec.likelihood
+    names = [*(lik.level_name(lv) for lv in family.free_levels), *(["log_span"] if family.direction else [])]
+    return family.levels_on_scale({n: model[n] for n in names}, lik)
+
+
 def _group_curve(model, log_conc, g):
     """The mean response at ``log_conc`` of groups ``g`` (arrays of the same length), from the model's own graph."""
     spec = model_spec(model)
-    return spec.mean(log_conc, {name: value[g] for name, value in _natural(model, spec).items()})
+    on_scale = {lv: v[g] for lv, v in _on_scale(model, spec).items()} if spec.link_curve else None
+    return spec.mean(log_conc, {name: value[g] for name, value in _natural(model, spec).items()}, on_scale)
 
 
 def _noise(model) -> dict:
@@ -196,7 +205,8 @@ def predict_curves(model, idata, log_concentration, *, groups=None, new_groups: 
                 else:
                     free[name] = pt.ones(int(new_groups)) * m[f"{name}_mu"]
             params = {family.location: free[family.location]}
-            params.update({lv: lik.to_response(v) for lv, v in family.levels_on_scale(free, lik).items()})
+            on_scale = family.levels_on_scale(free, lik)
+            params.update({lv: lik.to_response(v) for lv, v in on_scale.items()})
             params.update({s.name: s.natural(free[s.free]) for s in family.shapes})
             out_labels = [f"new {i}" for i in range(int(new_groups))]
         else:
@@ -205,13 +215,16 @@ def predict_curves(model, idata, log_concentration, *, groups=None, new_groups: 
             if unknown:
                 raise ValueError(f"groups {unknown} were not fitted; the model's groups are {labels[:10]}...")
             idx = np.array([labels.index(g) for g in chosen])
-            natural = _natural(m, spec)
+            natural, on_scale = _natural(m, spec), _on_scale(m, spec)
             if one_curve:
                 params = {n: pt.stack([v])[idx] for n, v in natural.items()}
+                on_scale = {n: pt.stack([v])[idx] for n, v in on_scale.items()}
             else:
                 params = {n: v[idx] for n, v in natural.items()}
+                on_scale = {n: v[idx] for n, v in on_scale.items()}
             out_labels = chosen
-        curve = spec.mean(grid[None, :], {n: v[:, None] for n, v in params.items()})
+        on_scale = {n: v[:, None] for n, v in on_scale.items()} if spec.link_curve else None
+        curve = spec.mean(grid[None, :], {n: v[:, None] for n, v in params.items()}, on_scale)
         pm.Deterministic("curve", curve)
         pp = pm.sample_posterior_predictive(idata, var_names=["curve"], predictions=True, random_seed=seed,
                                             progressbar=False)  # fmt: skip
