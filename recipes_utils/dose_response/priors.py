@@ -1,7 +1,12 @@
-"""Priors of the 4PL models: the dataclasses, the simulation priors, and the default rule scaled from the data.
+"""Priors of the dose-response models: the dataclasses, the simulation priors, and the default rules scaled from the
+data.
 
-:class:`CurvePriors` holds one curve's priors (:func:`default_curve_priors`), :class:`FourPLPriors` the hierarchical
-model's (:func:`default_priors`); :data:`DEFAULT_PRIOR_RULE` states the default rule as a table.
+For the 4PL with Normal or Student-t noise, :class:`CurvePriors` holds one curve's priors (:func:`default_curve_priors`),
+:class:`FourPLPriors` the hierarchical model's (:func:`default_priors`); :data:`DEFAULT_PRIOR_RULE` states the default
+rule as a table. For any curve family and likelihood, :class:`DoseResponsePriors` holds a :class:`ParameterPrior` per
+free curve parameter plus the noise scales (:func:`family_priors` from arrays, :func:`default_dose_response_priors` from
+a table); :func:`~recipes_utils.dose_response.family_prior_rule` lists a family's rule. It is the same rule, read on the
+scale the likelihood puts the levels on, and for the 4PL with Normal noise it gives the same numbers.
 """
 
 from __future__ import annotations
