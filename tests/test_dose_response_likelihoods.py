@@ -233,3 +233,22 @@ def test_the_pooling_rule_counts_a_binomial_groups_trials():
     as_rows = prepare_grouped(table, concentration="dose", response="dead")
     as_trials = prepare_grouped(table, concentration="dose", response="dead", trials="total")
     assert auto_parameterization(as_rows) == "noncentered" and auto_parameterization(as_trials) == "centered"
+
+
+def test_one_curve_takes_trials_as_a_column_or_an_array():
+    data = simulated().query("group == 'g1'")
+    table = dose_response_model(data, concentration="dose", response="alive", trials="total", likelihood="binomial",
+                                zero_is_control=True)  # fmt: skip
+    arrays = dose_response_model(data["dose"].to_numpy(), data["alive"].to_numpy(), trials=data["total"].to_numpy(),
+                                 likelihood="binomial")  # fmt: skip
+    point = table.initial_point()
+    assert table.compile_logp(mode=ALGEBRA)(point) == pytest.approx(arrays.compile_logp(mode=ALGEBRA)(point))
+    np.testing.assert_array_equal(arrays["trials"].get_value(), data["total"].to_numpy())
+    with pytest.raises(ValueError, match="lacks the trials column 'n'"):
+        dose_response_model(data, concentration="dose", response="alive", trials="n", likelihood="binomial",
+                            zero_is_control=True)  # fmt: skip
+    with pytest.raises(ValueError, match="trials must have one value per response"):
+        dose_response_model(data["dose"].to_numpy(), data["alive"].to_numpy(), trials=[20, 20], likelihood="binomial")
+    with pytest.raises(ValueError, match="has more successes than trials"):
+        dose_response_model(data["dose"].to_numpy(), data["alive"].to_numpy(), trials=np.ones(len(data)),
+                            likelihood="binomial")  # fmt: skip
