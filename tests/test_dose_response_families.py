@@ -100,7 +100,8 @@ def test_each_ecx_inverts_the_curve(name, direction):
     if direction == "rising":
         top, bottom = bottom, top
     p = {"top": top, "bottom": bottom, family.location: rng.normal(0, 2, n), "hill": rng.uniform(0.3, 5, n),
-         "asym": rng.uniform(0.3, 3, n), "hormesis": rng.uniform(0.05, 3, n), "rate": rng.uniform(0.05, 10, n)}  # fmt: skip
+         "asym": rng.uniform(0.3, 3, n), "hormesis": rng.uniform(0.05, 3, n),
+         "rate": rng.uniform(0.05, 10, n)}  # fmt: skip
     if family.name == "bc5":
         p["hill"] = rng.uniform(1.1, 5, n)
     if family.zero_level:

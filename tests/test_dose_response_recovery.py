@@ -98,7 +98,8 @@ def test_counts_of_many_curves_aggregated_recover_each_curves_truth():
     data = pd.DataFrame(rows, columns=["plate", "dose", "colonies"])
     model = hierarchical_dose_response(data, group="plate", concentration="dose", response="colonies", curve="w1",
                                        likelihood="poisson", zero_is_control=True, aggregate=True,
-                                       parameterization={"top": "shared", "bottom": "shared", "hill": "shared"})  # fmt: skip
+                                       parameterization={"top": "shared", "bottom": "shared",
+                                                         "hill": "shared"})  # fmt: skip
     assert "log_top_sd" not in model.named_vars  # the levels' aliases reach the log-scale parameters
     assert len(model["cell_total"].get_value()) == 21  # 84 rows in 21 cells
     # three groups inform their spread little: its posterior correlates with the group effects, so more draws

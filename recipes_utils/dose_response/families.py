@@ -253,8 +253,8 @@ _FAMILIES = {
     "ll5": CurveFamily(
         "ll5", "LL.5, five-parameter (asymmetric) log-logistic", "log_e",
         (_hill(), Shape("asym", "log_asym", 0.0, 0.0, 0.5, 0.25, "asymmetry from 0.39 to 2.6 (94%), centred on 1 "
-                        "(the symmetric LL.4); the data rarely pin it down, so the prior keeps it from trading with the "
-                        "slope")),
+                        "(the symmetric LL.4); the data rarely pin it down, so the prior keeps it from trading with "
+                        "the slope")),
         lambda z, p, m: m.exp(-p["asym"] * m.softplus(p["hill"] * z)),
         lambda s, p: np.log(np.expm1(-np.log(s) / p["asym"])) / p["hill"],
     ),

@@ -1,12 +1,13 @@
 """Priors of the dose-response models: the dataclasses, the simulation priors, and the default rules scaled from the
 data.
 
-For the 4PL with Normal or Student-t noise, :class:`CurvePriors` holds one curve's priors (:func:`default_curve_priors`),
-:class:`FourPLPriors` the hierarchical model's (:func:`default_priors`); :data:`DEFAULT_PRIOR_RULE` states the default
-rule as a table. For any curve family and likelihood, :class:`DoseResponsePriors` holds a :class:`ParameterPrior` per
-free curve parameter plus the noise scales (:func:`family_priors` from arrays, :func:`default_dose_response_priors` from
-a table); :func:`~recipes_utils.dose_response.family_prior_rule` lists a family's rule. It is the same rule, read on the
-scale the likelihood puts the levels on, and for the 4PL with Normal noise it gives the same numbers.
+For the 4PL with Normal or Student-t noise, :class:`CurvePriors` holds one curve's priors
+(:func:`default_curve_priors`), :class:`FourPLPriors` the hierarchical model's (:func:`default_priors`);
+:data:`DEFAULT_PRIOR_RULE` states the default rule as a table. For any curve family and likelihood,
+:class:`DoseResponsePriors` holds a :class:`ParameterPrior` per free curve parameter plus the noise scales
+(:func:`family_priors` from arrays, :func:`default_dose_response_priors` from a table);
+:func:`~recipes_utils.dose_response.family_prior_rule` lists a family's rule. It is the same rule, read on the scale the
+likelihood puts the levels on, and for the 4PL with Normal noise it gives the same numbers.
 """
 
 from __future__ import annotations
@@ -298,7 +299,8 @@ def as_dose_response_priors(priors) -> DoseResponsePriors:
         params["log_hill"] = ParameterPrior(priors.log_hill_mu, priors.log_hill_sd)
         return DoseResponsePriors(params, sigma=priors.sigma)
     raise TypeError(
-        f"priors must be a DoseResponsePriors (or for the 4PL a FourPLPriors or CurvePriors), got {type(priors).__name__}"
+        "priors must be a DoseResponsePriors (or for the 4PL a FourPLPriors or CurvePriors), got "
+        f"{type(priors).__name__}"
     )
 
 
@@ -310,8 +312,9 @@ def family_priors(family, lik, group_idx, log_conc, y, trials=None) -> DoseRespo
     or each (group, dose) cell's empirical logit or log (:func:`~recipes_utils.dose_response.likelihoods.
     empirical_levels`). The location ``Normal(m, w / 2)``, spread ``HalfNormal(w / 2)`` (``m``, ``w``: midpoint and
     width of the tested log doses); the shapes as :func:`~recipes_utils.dose_response.families.family_prior_rule`
-    lists them; bc5's ``log_span ~ Normal(log R, 1)``, spread ``HalfNormal(0.5)``. Noise: ``sigma ~ HalfNormal(sd of the response)``; ``dispersion ~ HalfNormal(1)``; plates
-    ``HalfNormal(R / 2)``. For the 4PL with Normal noise these are exactly :func:`default_priors`'s numbers.
+    lists them; bc5's ``log_span ~ Normal(log R, 1)``, spread ``HalfNormal(0.5)``. Noise: ``sigma ~ HalfNormal(sd of
+    the response)``; ``dispersion ~ HalfNormal(1)``; plates ``HalfNormal(R / 2)``. For the 4PL with Normal noise these
+    are exactly :func:`default_priors`'s numbers.
     """
     from recipes_utils.dose_response.likelihoods import empirical_levels
 

@@ -106,7 +106,8 @@ def prepare_grouped(
     if len(small):
         shown = ", ".join(f"{labels[i]!r} ({counts[i]})" for i in small[:5])
         raise ValueError(
-            f"{len(small)} group(s) have fewer than {min_points} measurements, too few for a {min_points}-parameter curve: "
+            f"{len(small)} group(s) have fewer than {min_points} measurements, too few for a {min_points}-parameter "
+            "curve: "
             f"{shown}{' ...' if len(small) > 5 else ''}. Drop them or pool them with similar groups."
         )
     return GroupedDoseResponse(codes.astype("int64"), labels, log_conc, y, shared, n_trials)
