@@ -296,3 +296,24 @@ def test_dadvi_and_lrvb_fitters_share_one_optimum_per_data_set(monkeypatch):
     assert len(calls) == 3, len(calls)  # once per data set, not once per method and data set
     per_fit = ranks.drop_duplicates(["dataset", "method"]).pivot(index="dataset", columns="method", values="seconds")
     assert (per_fit["dadvi_lrvb"].to_numpy() >= np.array(calls)).all(), "LRVB's seconds leave out the optimisation"
+
+
+def test_fit_method_compiles_and_optimises_dadvi_once_for_both_dadvi_methods(monkeypatch):
+    built = []
+    original = approximations.gaussian.DadviFunctions
+
+    class Counted(original):
+        def __init__(self, *args, **kwargs):
+            built.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(approximations.gaussian, "DadviFunctions", Counted)
+    m = normal_model(np.random.default_rng(0).normal(3.0, 2.0, 50))
+    mf = approximations.fit_method("dadvi", m, seed=1, draws=200)
+    lr = approximations.fit_method("dadvi_lrvb", m, seed=1, draws=200)
+    assert len(built) == 1, "compiled twice"
+    assert lr.seconds >= mf.seconds * 0.5, "LRVB's seconds must count the shared compile and optimisation"
+    with m:
+        pm.set_data({"y": np.zeros(50)})  # new data: a new optimum, the same compiled objective
+    moved = approximations.fit_method("dadvi", m, seed=1, draws=200).idata.posterior["mu"].mean()
+    assert abs(float(moved)) < 0.5 and len(built) == 1
