@@ -240,3 +240,86 @@ def test_default_priors_of_any_family_follow_the_4pl_rule_and_the_likelihoods_sc
     assert binomial.sigma is None and binomial.params["log_span"].mu_sd == 1.0
     one = default_dose_response_priors(table[table["group"] == 0], curve="nec")
     assert set(one.params) == {"bottom", "top", "log_nec", "log_rate"}
+
+
+def test_bc5_that_falls_too_slowly_to_reach_a_level_has_an_infinite_ecx():
+    bc5 = curve_family("bc5")
+    shapes = {"hill": np.array([1.0001, 1.5]), "hormesis": np.array([1.0, 1.0])}
+    assert bc5.shape_at(1000.0, 0.0, {k: v[0] for k, v in shapes.items()}) > 0.5  # still above at log dose 1000
+    log_ec = bc5.log_dose_at(0.5, 0.0, shapes)
+    assert np.isposinf(log_ec[0])  # was the end of the search range, about 1000
+    assert np.isfinite(log_ec[1]) and bc5.shape_at(log_ec[1], 0.0, {k: v[1] for k, v in shapes.items()}) == (
+        pytest.approx(0.5)
+    )
+
+
+@pytest.mark.parametrize("name", [n for n in CURVE_NAMES if n != "bc5"])
+def test_log_shapes_are_the_shapes_logs_without_rounding_or_underflow(name):
+    import pytensor
+
+    family = family_of(name)
+    p = params_for(family)
+    shapes = {s.name: p[s.name] for s in family.shapes}
+    with np.errstate(divide="ignore"):
+        x = np.log(DOSES)
+    s = family.shape_at(x, p[family.location], shapes)
+    log_s, log_1m_s = family.log_shape_at(x, p[family.location], shapes)
+    positive, below_one = s > 0, s < 1  # where the naive logs are exact enough to compare (S underflows at 1e3)
+    np.testing.assert_allclose(log_s[positive], np.log(s[positive]), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(log_1m_s[below_one], np.log1p(-s[below_one]), rtol=1e-7, atol=1e-12)
+    assert log_s[0] == 0.0 and np.isneginf(log_1m_s[0])  # a control: S = 1
+    assert np.isfinite(log_s[1:]).all()
+    # far from the location, where S rounds to 1 or underflows to 0, the logs stay finite (NEC: S is exactly 1
+    # below its threshold, log(1 - S) = -inf, with a zero gradient)
+    far = np.array([p[family.location] - 600.0, p[family.location] + 600.0])
+    log_s, log_1m_s = family.log_shape_at(far, p[family.location], shapes)
+    assert np.isfinite(log_s).all() and (np.isfinite(log_1m_s[0]) or name == "nec") and np.isfinite(log_1m_s[1])
+    xs, loc = pt.dvector("x"), pt.dscalar("loc")
+    t_s, t_1m = family.log_shape_at(xs, loc, shapes)
+    fn = pytensor.function([xs, loc], [t_s, t_1m, pytensor.grad((t_s + pt.switch(pt.isinf(t_1m), 0, t_1m)).sum(), loc)],
+                           mode=ALGEBRA)  # fmt: skip
+    grid = np.concatenate([[-np.inf], x[1:], far])
+    value_s, _, grad = fn(grid, p[family.location])
+    np.testing.assert_allclose(value_s, family.log_shape_at(grid, p[family.location], shapes)[0], rtol=1e-12)
+    assert np.isfinite(grad)
+
+
+def mortality_cells(trials=40, seed=0):
+    """7 doses x 4 replicates x ``trials``, from 0 of N to N of N: the design whose empirical logits span about
+    2 log(2N + 1)."""
+    rng = np.random.default_rng(seed)
+    doses = np.repeat([0.0, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0], 4)
+    with np.errstate(divide="ignore"):
+        p = 1 / (1 + np.exp(-4 * (np.log(doses) - np.log(3.0))))
+    dead = rng.binomial(trials, p)
+    dead[doses == 0], dead[doses == 100] = 0, trials
+    return pd.DataFrame({"dose": doses, "dead": dead, "total": trials, "group": np.arange(len(doses)) % 2})
+
+
+def test_default_level_priors_of_bounded_responses_do_not_pile_up_at_0_and_1():
+    import pymc as pm
+
+    from recipes_utils.dose_response import default_dose_response_priors, level_scales
+
+    data = mortality_cells()
+    kwargs = {"concentration": "dose", "response": "dead", "trials": "total", "likelihood": "binomial",
+              "zero_is_control": True}  # fmt: skip
+    priors = default_dose_response_priors(data, **kwargs)
+    top = priors.params["logit_top"]
+    assert top.mu_sd == 2.5 and abs(top.mu) < 0.1  # capped: R, the empirical logits' range, is 11.5 here
+    for model in (dose_response_model(data, **kwargs), hierarchical_dose_response(data, group="group", **kwargs)):
+        draws = pm.draw(model["top"], draws=4000, random_seed=1)
+        inside = ((draws > 0.01) & (draws < 0.99)).mean()
+        assert inside > 0.85, inside  # was 31% (Normal(0, 11.5) on the logit): most of it below 0.01 or above 0.99
+    grouped = default_dose_response_priors(data, group="group", **kwargs)
+    assert grouped.params["logit_top"].sd == 1.0 and grouped.plate_sd == 1.0
+    # the caps on the log scale of counts, and the identity scale's rule unchanged
+    assert level_scales("log", 7.4) == {"mu_sd": 3.7, "sd": 1.0, "plate_sd": 1.0}
+    assert level_scales("log", 4.0)["mu_sd"] == 2.5 and level_scales("log", 1.2)["mu_sd"] == 1.2
+    assert level_scales("logit", 1.5) == {"mu_sd": 1.5, "sd": 0.75, "plate_sd": 0.75}
+    assert level_scales("identity", 30.0) == {"mu_sd": 30.0, "sd": 15.0, "plate_sd": 15.0}
+    rule = {row[0]: row[1:] for row in family_prior_rule("ll4", likelihood="binomial")}
+    level = rule["top (population mean; one curve: its value)"]
+    assert level[0] == "Normal(c, min(R, 2.5))" and "between 0.01 and 0.99" in level[1]
+    assert family_prior_rule("ll4")[0][1] == "Normal(c, R)"
+    assert family_prior_rule("ll4", likelihood="poisson")[0][1] == "Normal(c, min(R, max(R / 2, 2.5)))"

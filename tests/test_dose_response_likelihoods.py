@@ -106,6 +106,45 @@ def test_each_likelihood_is_scipys_density(likelihood, curve):
         assert fn(point) == pytest.approx(expected, rel=1e-9)
 
 
+# Points far from the initial one, where a density written the naive way loses its digits or its finiteness: levels
+# near 0 and 1 on the logit scale (binomial, Beta), means far below 1 (counts), a steep curve whose EC50 lies
+# beyond the tested doses, and extreme noise (a nearly Poisson and a very overdispersed negative binomial, a Beta
+# of large and of small precision, Student-t with nu below 1). Each value within SciPy's own exact range.
+BOUNDARY = {
+    "binomial": ({"logit_top": 12.0, "logit_bottom": -12.0, "log_ec50": 4.0, "hill_log__": np.log(8.0)},
+                 {"logit_top": -9.0, "logit_bottom": 11.0, "log_ec50": -3.0, "hill_log__": np.log(0.2)}),
+    "beta": ({"logit_top": 12.0, "logit_bottom": -12.0, "log_ec50": 4.0, "dispersion_log__": np.log(0.02)},
+             {"logit_top": -9.0, "logit_bottom": 11.0, "hill_log__": np.log(0.2), "dispersion_log__": np.log(5.0)}),
+    "poisson": ({"log_top": 7.0, "log_bottom": -12.0, "log_ec50": 4.0, "hill_log__": np.log(8.0)},
+                {"log_top": -10.0, "log_bottom": 6.0, "log_ec50": -3.0, "hill_log__": np.log(0.2)}),
+    "negative_binomial": ({"log_top": 7.0, "log_bottom": -8.0, "hill_log__": np.log(8.0), "dispersion_log__":
+                           np.log(0.05)}, {"log_top": -6.0, "log_bottom": 6.0, "dispersion_log__": np.log(6.0)}),
+    "student_t": ({"top": 1e3, "bottom": -1e3, "sigma_log__": np.log(1e-3), "nu_log__": np.log(0.5)},
+                  {"hill_log__": np.log(30.0), "sigma_log__": np.log(1e3), "nu_log__": np.log(1e4)}),
+    "normal": ({"top": 1e3, "bottom": -1e3, "sigma_log__": np.log(1e-3)},
+               {"log_ec50": 12.0, "hill_log__": np.log(0.05), "sigma_log__": np.log(1e3)}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("likelihood", list(COLUMNS))
+def test_each_likelihood_is_scipys_density_at_the_boundaries(likelihood):
+    data = simulated().query("group == 'g1'")
+    response, trials = COLUMNS[likelihood]
+    model = dose_response_model(data, concentration="dose", response=response, trials=trials, likelihood=likelihood,
+                                zero_is_control=True)  # fmt: skip
+    family = model_spec(model).family
+    x = np.log(data["dose"].to_numpy(), where=data["dose"].to_numpy() > 0, out=np.full(len(data), -np.inf))
+    fn = model.compile_fn(model.datalogp, inputs=model.value_vars, on_unused_input="ignore", mode=ALGEBRA)
+    for change in BOUNDARY[likelihood]:
+        point = {**model.initial_point(), **{k: np.asarray(v) for k, v in change.items()}}
+        assert set(change) <= set(point)
+        values = at(model, [*family.params, *NOISE[likelihood]], point)
+        mu = family.curve(x, {n: values[n] for n in family.params})
+        n = data[trials].to_numpy() if trials else None
+        expected = scipy_logp(likelihood, data[response].to_numpy(), mu, values, n).sum()
+        assert np.isfinite(expected) and fn(point) == pytest.approx(expected, rel=1e-9)
+
+
 def test_bounded_responses_put_the_levels_on_the_logit_or_log_scale():
     for likelihood, scale in (("binomial", "logit"), ("beta", "logit"), ("poisson", "log"),
                               ("negative_binomial", "log"), ("normal", None)):  # fmt: skip
@@ -164,17 +203,25 @@ def test_aggregated_log_likelihood_and_predictions_are_per_row(likelihood):
         assert (pp.max(("chain", "draw")).to_numpy() > 0).any()
 
 
-def test_plate_offsets_act_on_the_link_scale():
+@pytest.mark.parametrize("likelihood", ["binomial", "poisson"])
+@pytest.mark.parametrize("curve", ["ll4", "ll3", "ll5", "w1", "w2", "nec"])
+def test_plate_offsets_act_on_the_link_scale(likelihood, curve):
     data = simulated(seed=5)
-    model = build("binomial", data=data, plate="plate", parameterization="centered")
+    model = build(likelihood, curve=curve, data=data, plate="plate", parameterization="centered")
+    family = model_spec(model).family
     g = pd.factorize(data["group"], sort=True)[0]
     x = np.log(data["dose"].to_numpy(), where=data["dose"].to_numpy() > 0, out=np.full(len(data), -np.inf))
     point = points(model, seed=6)[0]
-    values = at(model, ["bottom", "top", "log_ec50", "hill", "plate_effect"], point)
-    curve = model_spec(model).family.curve(x, {n: values[n][g] for n in ("bottom", "top", "log_ec50", "hill")})
-    mu = expit(logit(curve) + values["plate_effect"][data["plate"].to_numpy()])
+    values = at(model, [*family.params, "plate_effect"], point)
+    curve_values = family.curve(x, {n: values[n][g] for n in family.params})
+    offset = values["plate_effect"][data["plate"].to_numpy()]
     fn = model.compile_fn(model.datalogp, inputs=model.value_vars, on_unused_input="ignore", mode=ALGEBRA)
-    assert fn(point) == pytest.approx(stats.binom.logpmf(data["alive"], data["total"], mu).sum(), rel=1e-9)
+    if likelihood == "binomial":
+        expected = stats.binom.logpmf(data["alive"], data["total"], expit(logit(curve_values) + offset)).sum()
+    else:
+        expected = stats.poisson.logpmf(data["count"], np.exp(np.log(curve_values) + offset)).sum()
+    assert fn(point) == pytest.approx(expected, rel=1e-9)
+    assert np.isfinite(model.compile_dlogp(mode=ALGEBRA)(point)).all()
 
 
 def test_bad_responses_get_clear_errors():
@@ -222,17 +269,35 @@ def test_ll3_that_fixes_a_control_level_the_data_contradict_is_refused():
     assert model_spec(falling).family.zero_level == "bottom"
 
 
-def test_the_pooling_rule_counts_a_binomial_groups_trials():
-    from recipes_utils.dose_response import AUTO_MIN_GROUPS, AUTO_MIN_POINTS, auto_parameterization, prepare_grouped
+def test_the_pooling_rule_counts_a_binomial_groups_trials_by_their_information():
+    from recipes_utils.dose_response import (
+        AUTO_MIN_GROUPS,
+        AUTO_MIN_POINTS,
+        auto_parameterization,
+        effective_measurements,
+        prepare_grouped,
+    )
 
-    rng = np.random.default_rng(0)
     doses = [0.1, 1.0, 10.0, 100.0]
-    table = pd.DataFrame([(g, d, int(rng.integers(0, 30)), 30) for g in range(AUTO_MIN_GROUPS) for d in doses],
-                         columns=["group", "dose", "dead", "total"])  # fmt: skip
-    assert 4 < AUTO_MIN_POINTS <= 4 * 30  # 4 rows per group, 120 trials
-    as_rows = prepare_grouped(table, concentration="dose", response="dead")
-    as_trials = prepare_grouped(table, concentration="dose", response="dead", trials="total")
-    assert auto_parameterization(as_rows) == "noncentered" and auto_parameterization(as_trials) == "centered"
+
+    def table(trials, dead):
+        return pd.DataFrame([(g, d, k, trials) for g in range(AUTO_MIN_GROUPS) for d, k in zip(doses, dead)],
+                            columns=["group", "dose", "dead", "total"])  # fmt: skip
+
+    def rule(t, **kw):
+        return auto_parameterization(prepare_grouped(t, concentration="dose", response="dead", **kw))
+
+    half = table(30, [14, 15, 15, 16])  # 4 rows per group, 120 trials near p = 0.5: about 30 measurements' worth
+    assert 4 < AUTO_MIN_POINTS <= 4 * 30
+    prepared = prepare_grouped(half, concentration="dose", response="dead", trials="total")
+    p = (np.array([14, 15, 15, 16]) + 0.5) / 31  # each cell's empirical proportion, (Y + 0.5) / (N + 1)
+    np.testing.assert_allclose(effective_measurements(prepared), (30 * p * (1 - p)).sum())
+    assert rule(half) == "noncentered"  # 4 rows
+    assert rule(half, trials="total") == "noncentered"  # 120 trials count as 30 measurements, not 120
+    assert rule(table(100, [48, 50, 50, 52]), trials="total") == "centered"  # 400 trials near p = 0.5: 100
+    assert rule(table(100, [1, 2, 2, 3]), trials="total") == "noncentered"  # 400 trials near p = 0.02: 8
+    rows = prepare_grouped(half, concentration="dose", response="dead")
+    np.testing.assert_array_equal(effective_measurements(rows), 4.0)
 
 
 def test_one_curve_takes_trials_as_a_column_or_an_array():
@@ -252,3 +317,164 @@ def test_one_curve_takes_trials_as_a_column_or_an_array():
     with pytest.raises(ValueError, match="has more successes than trials"):
         dose_response_model(data["dose"].to_numpy(), data["alive"].to_numpy(), trials=np.ones(len(data)),
                             likelihood="binomial")  # fmt: skip
+
+
+# --- the negative binomial in its mean, the binomial on its logit -------------------------------------------------
+
+
+def exact_nb_logpmf(y, mu, alpha):
+    """The negative binomial's log density in 60-digit decimal arithmetic (y a whole number): the reference where
+    SciPy's ``nbinom(alpha, alpha / (mu + alpha))`` has rounded ``p`` to 1."""
+    from decimal import Decimal, getcontext
+
+    getcontext().prec = 60
+    mu, a = Decimal(repr(mu)), Decimal(repr(alpha))
+    log_rising = sum(((a + j) / (j + 1)).ln() for j in range(y))  # log [Gamma(y + a) / (Gamma(a) y!)]
+    log_p = log_rising + a * (a / (a + mu)).ln() + (y * (mu / (a + mu)).ln() if y else 0)
+    return float(log_p)
+
+
+def test_negative_binomial_density_is_exact_down_to_a_mean_of_zero():
+    import pytensor
+    import pytensor.tensor as pt
+
+    from recipes_utils.dose_response import negative_binomial_logp
+
+    y, mu, alpha = pt.dvector("y"), pt.dvector("mu"), pt.dscalar("alpha")
+    logp = negative_binomial_logp(y, mu, alpha)
+    fn = pytensor.function([y, mu, alpha], [logp, pt.grad(logp.sum(), mu)], mode=ALGEBRA)
+    counts = np.array([0.0, 1.0, 3.0, 17.0])
+    for alpha_value in (0.3, 2.0, 50.0):
+        for mean in (0.4, 7.0, 120.0):  # moderate: SciPy's own parameterisation is exact enough
+            value = fn(counts, np.full(4, mean), alpha_value)[0]
+            scipys = stats.nbinom.logpmf(counts, alpha_value, alpha_value / (mean + alpha_value))
+            np.testing.assert_allclose(value, scipys, rtol=1e-10)
+        value, grad = fn(counts, np.full(4, 1e-20), alpha_value)
+        # SciPy at p = alpha / (1e-20 + alpha), which is 1.0: exact for a count of 0, -inf for the others
+        assert value[0] == pytest.approx(stats.nbinom.logpmf(0, alpha_value, 1.0), abs=1e-15)
+        for k in range(1, 4):
+            assert value[k] == pytest.approx(exact_nb_logpmf(int(counts[k]), 1e-20, alpha_value), rel=1e-12)
+        assert np.isfinite(grad).all()
+    value, grad = fn(counts, np.zeros(4), 2.0)  # a mean of exactly 0 (ll3's control level): only 0 is possible
+    assert value[0] == 0.0 and np.isneginf(value[1:]).all() and np.isfinite(grad[0])
+    # the Poisson limit (PyMC's switch at alpha = 1e10)
+    np.testing.assert_allclose(fn(counts, np.full(4, 3.0), 1e12)[0], stats.poisson.logpmf(counts, 3.0), rtol=1e-12)
+
+
+def zero_control_counts(seed=0):
+    """Counts rising from none at the untreated controls: ll3 with its control level at 0 is the right curve."""
+    rng = np.random.default_rng(seed)
+    doses = np.repeat([0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0], 4)
+    with np.errstate(divide="ignore"):
+        mu = 30 / (1 + np.exp(-2 * (np.log(doses) - np.log(3.0))))
+    return pd.DataFrame({"dose": doses, "count": rng.poisson(mu)})
+
+
+@pytest.mark.parametrize("likelihood", ["negative_binomial", "poisson"])
+def test_ll3_counts_at_a_level_of_zero_have_a_finite_density_and_gradient(likelihood):
+    data = zero_control_counts()
+    assert (data.loc[data["dose"] == 0, "count"] == 0).all()
+    kwargs = {"concentration": "dose", "response": "count", "likelihood": likelihood, "curve": "ll3",
+              "zero_is_control": True}  # fmt: skip
+    for model in (dose_response_model(data, **kwargs),
+                  hierarchical_dose_response(data.assign(g=np.arange(len(data)) % 2), group="g",
+                                             **kwargs)):  # fmt: skip
+        assert model_spec(model).family.zero_level == "top"
+        point = model.initial_point()
+        assert np.isfinite(model.compile_logp(mode=ALGEBRA)(point))
+        assert np.isfinite(model.compile_dlogp(mode=ALGEBRA)(point)).all()
+    # a steep falling ll3 (bottom = 0) whose mean underflows at the high doses, where the counts are 0
+    falling = data.assign(count=data["count"].to_numpy()[::-1])
+    model = dose_response_model(falling, **kwargs)
+    assert model_spec(model).family.zero_level == "bottom"
+    point = {**model.initial_point(), "hill_log__": np.log(400.0)}
+    mu = at(model, ["mu"], point)["mu"]
+    assert (mu[falling["dose"].to_numpy() >= 8] < 1e-100).all()  # far below alpha: PyMC's p rounded to 1 here
+    assert np.isfinite(model.compile_logp(mode=ALGEBRA)(point))
+    assert np.isfinite(model.compile_dlogp(mode=ALGEBRA)(point)).all()
+
+
+def test_levels_that_round_to_one_keep_a_finite_density_and_gradient_with_plates():
+    from scipy.special import gammaln, log_expit
+
+    data = simulated(seed=5)
+    g = pd.factorize(data["group"], sort=True)[0]
+    dose = data["dose"].to_numpy()
+    x = np.log(dose, where=dose > 0, out=np.full(len(data), -np.inf))
+    for likelihood in ("binomial", "beta"):
+        model = build(likelihood, data=data, plate="plate", parameterization="centered")
+        point = points(model, seed=6)[0]
+        point["logit_top"] = np.full(3, 38.0)  # sigmoid(38) is 1.0 in floating point
+        logp = model.compile_logp(mode=ALGEBRA)(point)
+        assert np.isfinite(logp) and np.isfinite(model.compile_dlogp(mode=ALGEBRA)(point)).all()
+        on_points = build(likelihood, data=data, plate="plate", parameterization="centered", curve_at="points")
+        assert on_points.compile_logp(mode=ALGEBRA)(point) == pytest.approx(logp, rel=1e-12)
+        if likelihood != "binomial":
+            continue
+        values = at(model, ["bottom", "top", "log_ec50", "hill", "plate_effect"], point)
+        assert (values["top"] == 1.0).all()
+        curve = model_spec(model).family.curve(x, {n: values[n][g] for n in ("bottom", "top", "log_ec50", "hill")})
+        with np.errstate(divide="ignore"):
+            eta = np.where(np.isneginf(x), 38.0, logit(curve))  # a control sits at the top: logit 38 exactly
+        eta = eta + values["plate_effect"][data["plate"].to_numpy()]
+        y, n = data["alive"].to_numpy(), data["total"].to_numpy()
+        expected = (gammaln(n + 1) - gammaln(y + 1) - gammaln(n - y + 1) + y * log_expit(eta)
+                    + (n - y) * log_expit(-eta)).sum()  # fmt: skip
+        fn = model.compile_fn(model.datalogp, inputs=model.value_vars, on_unused_input="ignore", mode=ALGEBRA)
+        assert fn(point) == pytest.approx(expected, rel=1e-9)
+        assert np.isfinite(expected) and (y < n).any()  # failures at a level of 1.0: PyMC's density would be -inf
+
+
+def test_binomial_logit_density_is_scipys_and_finite_at_the_extremes():
+    import pytensor
+    import pytensor.tensor as pt
+    from scipy.special import gammaln, log_expit
+
+    from recipes_utils.dose_response import binomial_logit_logp
+
+    y, n, eta = pt.dvector("y"), pt.dvector("n"), pt.dvector("eta")
+    logp = binomial_logit_logp(y, n, eta)
+    fn = pytensor.function([y, n, eta], [logp, pt.grad(logp.sum(), eta)], mode=ALGEBRA)
+    ys, ns = np.array([0.0, 3.0, 10.0, 7.0]), np.array([10.0, 10.0, 10.0, 12.0])
+    moderate = np.array([-2.0, 0.3, 1.5, 4.0])
+    np.testing.assert_allclose(fn(ys, ns, moderate)[0], stats.binom.logpmf(ys, ns, expit(moderate)), rtol=1e-12)
+    for extreme in (40.0, -40.0):
+        value, grad = fn(ys, ns, np.full(4, extreme))
+        exact = gammaln(ns + 1) - gammaln(ys + 1) - gammaln(ns - ys + 1) + ys * log_expit(extreme) + (
+            ns - ys) * log_expit(-extreme)  # fmt: skip
+        np.testing.assert_allclose(value, exact, rtol=1e-12)
+        assert np.isfinite(grad).all()
+    value, grad = fn(np.array([0.0, 2.0]), np.array([5.0, 5.0]), np.full(2, -np.inf))  # a level of exactly 0
+    assert value[0] == 0.0 and np.isneginf(value[1]) and np.isfinite(grad[0])
+
+
+def test_ll3_is_refused_under_beta_whose_mean_is_never_zero():
+    data = simulated()
+    with pytest.raises(ValueError, match="curve='ll3' fixes the high-dose limit \\(falling data\\) at 0, but under "
+                                         "likelihood='beta'.*Use curve='ll4'"):  # fmt: skip
+        build("beta", curve="ll3", data=data)
+    rising = data.assign(share=1 - data["share"]).query("dose > 0")  # no controls: nothing else would refuse it
+    with pytest.raises(ValueError, match="fixes the control level \\(rising data\\) at 0, but under likelihood='beta'"):
+        dose_response_model(rising.query("group == 'g0'"), concentration="dose", response="share", curve="ll3",
+                            likelihood="beta")  # fmt: skip
+
+
+def test_a_yes_no_response_is_read_as_successes_of_one_trial_under_the_binomial():
+    rng = np.random.default_rng(3)
+    doses = np.repeat([0.0, 0.5, 1.0, 2.0, 4.0, 8.0], 10)
+    with np.errstate(divide="ignore"):
+        dead = rng.random(len(doses)) < expit(2 * (np.log(doses) - np.log(2.0)))
+    table = pd.DataFrame({"dose": doses, "dead": dead, "one": 1, "group": np.arange(len(doses)) % 2})
+    kwargs = {"concentration": "dose", "trials": "one", "likelihood": "binomial", "zero_is_control": True}
+    for builder, extra in ((dose_response_model, {}), (hierarchical_dose_response, {"group": "group"})):
+        yes_no = builder(table, response="dead", **kwargs, **extra)
+        counts = builder(table.assign(dead=table["dead"].astype(int)), response="dead", **kwargs, **extra)
+        point = counts.initial_point()
+        assert yes_no.compile_logp(mode=ALGEBRA)(point) == pytest.approx(counts.compile_logp(mode=ALGEBRA)(point))
+    with pytest.raises(TypeError, match="is boolean: a yes/no response needs a binomial model \\(likelihood="):
+        hierarchical_dose_response(table, concentration="dose", response="dead", zero_is_control=True)
+    shares = simulated().assign(alive=lambda t: t["alive"] / t["total"])  # proportions given as successes
+    with pytest.raises(
+        ValueError, match="must be whole numbers.*If these are proportions, multiply them by the trials"
+    ):
+        build("binomial", data=shares)

@@ -22,19 +22,22 @@ families
     The curve families (:func:`curve_family`, :class:`CurveFamily`): each curve, its inverse (the ECx) and its prior
     rule (:func:`family_prior_rule`).
 likelihoods
-    The response families (:func:`response_family`): their checks, link, noise, exact aggregation; and a cheaper
-    Student-t density (:func:`student_t_logp`).
+    The response families (:func:`response_family`): their checks, link, noise, exact aggregation; a cheaper
+    Student-t density (:func:`student_t_logp`), the negative binomial's in its mean (:func:`negative_binomial_logp`)
+    and the binomial's on the logit (:func:`binomial_logit_logp`).
 priors
     :class:`CurvePriors`, :class:`FourPLPriors` (the 4PL's), :class:`DoseResponsePriors` (any family),
     :data:`SIMULATION_PRIORS`, and the default rules scaled from the data (:data:`DEFAULT_PRIOR_RULE`,
-    :func:`default_curve_priors`, :func:`default_priors`, :func:`family_priors`, :func:`default_dose_response_priors`).
+    :func:`default_curve_priors`, :func:`default_priors`, :func:`family_priors`, :func:`default_dose_response_priors`;
+    :func:`level_scales`, the levels' scales capped on a logit or log scale).
 one_curve
     One curve: :func:`dose_response_model` (= :func:`four_pl_model`) and :func:`least_squares_four_pl` (drc's
     least-squares 4PL reference).
 hierarchical
     Many curves: :func:`hierarchical_dose_response` (= :func:`hierarchical_four_pl`).
 parameterization
-    The pooling rule (:func:`auto_parameterization`) and the per-parameter forms.
+    The pooling rule (:func:`auto_parameterization`, counting :func:`effective_measurements`) and the per-parameter
+    forms.
 basis
     The decorrelated parameterisation's per-curve basis (:func:`curve_preconditioner`; the 4PL only).
 spec
@@ -62,7 +65,7 @@ needs no file name.
 from recipes_utils.dose_response.basis import curve_preconditioner
 from recipes_utils.dose_response.checks import advi_psis_khat, group_psis_khat, interval_coverage
 from recipes_utils.dose_response.compare import CurveComparison, compare_curves
-from recipes_utils.dose_response.ecx import ecx_draws, ecx_ratio, ecx_table
+from recipes_utils.dose_response.ecx import ECX_KINDS, ecx_draws, ecx_ratio, ecx_table
 from recipes_utils.dose_response.families import (
     CURVE_NAMES,
     CurveFamily,
@@ -79,6 +82,8 @@ from recipes_utils.dose_response.hierarchical import (
 from recipes_utils.dose_response.likelihoods import (
     LIKELIHOOD_NAMES,
     ResponseFamily,
+    binomial_logit_logp,
+    negative_binomial_logp,
     response_family,
     student_t_logp,
 )
@@ -87,7 +92,12 @@ from recipes_utils.dose_response.likelihoods import (
 from recipes_utils.dose_response.likelihoods import _student_t as _student_t
 from recipes_utils.dose_response.ml import MaximumLikelihood, maximum_likelihood
 from recipes_utils.dose_response.one_curve import dose_response_model, four_pl_model, least_squares_four_pl
-from recipes_utils.dose_response.parameterization import AUTO_MIN_GROUPS, AUTO_MIN_POINTS, auto_parameterization
+from recipes_utils.dose_response.parameterization import (
+    AUTO_MIN_GROUPS,
+    AUTO_MIN_POINTS,
+    auto_parameterization,
+    effective_measurements,
+)
 from recipes_utils.dose_response.parameterization import _zero_sum_normal as _zero_sum_normal
 from recipes_utils.dose_response.predict import log_likelihood, posterior_predictive, predict_curves
 from recipes_utils.dose_response.priors import (
@@ -101,6 +111,7 @@ from recipes_utils.dose_response.priors import (
     default_dose_response_priors,
     default_priors,
     family_priors,
+    level_scales,
 )
 from recipes_utils.dose_response.spec import ModelSpec, model_spec
 from recipes_utils.dose_response.table import (
@@ -117,6 +128,7 @@ __all__ = [
     "CURVE_NAMES",
     "CURVE_PARAMS",
     "DEFAULT_PRIOR_RULE",
+    "ECX_KINDS",
     "LIKELIHOOD_NAMES",
     "SIMULATION_PRIORS",
     "CurveComparison",
@@ -132,6 +144,7 @@ __all__ = [
     "ResponseFamily",
     "advi_psis_khat",
     "auto_parameterization",
+    "binomial_logit_logp",
     "compare_curves",
     "curve_family",
     "curve_points",
@@ -144,6 +157,7 @@ __all__ = [
     "ecx_draws",
     "ecx_ratio",
     "ecx_table",
+    "effective_measurements",
     "family_prior_rule",
     "family_priors",
     "fit_curves",
@@ -153,9 +167,11 @@ __all__ = [
     "hierarchical_four_pl",
     "interval_coverage",
     "least_squares_four_pl",
+    "level_scales",
     "log_likelihood",
     "maximum_likelihood",
     "model_spec",
+    "negative_binomial_logp",
     "one_curve_arrays",
     "posterior_predictive",
     "predict_curves",

@@ -14,11 +14,18 @@ parameterisation, same settings; ``az.reloo`` with a sampling wrapper) and the o
 the refit's posterior. With more than ``refit`` flagged observations the comparison keeps the PSIS values but marks
 that family's LOO unreliable (``table["loo_reliable"]``) and names the flagged rows, in ``pareto`` and ``notes``:
 many high ``k`` usually mean a misspecified family (a curve that cannot follow the data), which refits would not
-mend. A family whose fit fails its convergence check is left out of the comparison, with the reason in ``failed``.
+mend. A family whose fit fails (its convergence check, or it cannot even start: a sampling error) is left out of
+the comparison, with the reason in ``failed``; a refit that fails leaves that family's PSIS values in place, marked
+unreliable, with the reason in ``notes`` and ``pareto``.
 
 Model averaging (:meth:`CurveComparison.ecx_table`): the stacked posterior of an ECx is the mixture of the families'
 posteriors with the stacking weights, drawn as ``round(weight * S)`` draws from each family's (``S`` the smallest
-number of draws of a fit), without replacement.
+number of draws of a fit), without replacement. A mixture only means something when every family's draws are of the
+same quantity: the relative ECx (``kind="relative"``, the default for backwards compatibility) is measured from each
+family's own lower limit, so an LL.4 that levels off at 20% and a Weibull that falls to 0 put their EC50s at
+different response levels, and the stacked relative EC50 mixes the two. ``kind="control"`` (``x`` % below the
+control level, towards 0), ``"extra_risk"`` (binomial) and ``"absolute"`` (a response level) are common to all
+families: average those (see :mod:`~recipes_utils.dose_response.ecx`).
 """
 
 from __future__ import annotations
@@ -75,7 +82,14 @@ class CurveComparison:
     def ecx_table(self, x=(10, 50), *, kind: str = "relative", level=None, prob: float = 0.94, seed: int = 0):
         """ECx per family and model-averaged, as one tidy table: :func:`~recipes_utils.dose_response.ecx_table`'s
         rows for each compared family, with columns ``curve`` and ``weight``, then the stacked rows (``curve`` is
-        ``"stacked"``, weight 1). A family's ``nec`` columns are left out (only some families have one)."""
+        ``"stacked"``, weight 1). A family's ``nec`` columns are left out (only some families have one).
+
+        ``kind`` is :func:`~recipes_utils.dose_response.ecx_table`'s, for the families' rows and the stacked ones
+        alike, and the table says which it used (its ``kind`` column and ``table.attrs["kind"]``). The default,
+        ``"relative"``, is measured from each family's own lower limit, so its stacked rows mix different
+        quantities where the families' limits differ (``table.attrs["note"]`` says so): for the averaged ECx use
+        ``kind="control"`` (or ``"extra_risk"`` for a binomial response, or ``"absolute"``), the same quantity in
+        every family."""
         rows = []
         for name in self.table.index:
             t = ecx_table(self.models[name], self.fits[name].idata, x, kind=kind, level=level, prob=prob)
@@ -88,6 +102,12 @@ class CurveComparison:
         table = pd.concat(rows, ignore_index=True)
         table = table[["curve", "weight", *[c for c in table.columns if c not in ("curve", "weight")]]]
         table.attrs["prob"] = prob
+        table.attrs["kind"] = kind
+        if kind == "relative":
+            table.attrs["note"] = (
+                "relative ECx are measured from each family's own lower limit: the stacked rows mix different "
+                "quantities where the limits differ; kind='control' is the same quantity in every family"
+            )
         return table
 
 
@@ -210,6 +230,11 @@ def compare_curves(
         except ConvergenceError as err:
             failed[name] = f"left out, its fit did not converge: {err}"
             continue
+        except TypeError:  # a wrong argument (fit_kwargs): the same for every family, the caller's to fix
+            raise
+        except Exception as err:  # noqa: BLE001 - a family that cannot start (SamplingError, ...) is left out
+            failed[name] = f"left out, its fit failed ({type(err).__name__}): {err}"
+            continue
         models[name], fits[name] = model, fit
         log_likelihood(model, fit.idata)
         loo = az.loo(fit.idata, pointwise=True)
@@ -224,8 +249,11 @@ def compare_curves(
                 loo = az.reloo(wrapper, loo_orig=loo, k_thresh=threshold, verbose=False)
                 refitted = len(flagged)
                 action = f"exact leave-one-out by refitting for rows {flagged.tolist()}"
-            except ValueError as err:  # a row the model cannot do without (its group would be too small)
-                action = f"none: a refit without one of rows {flagged.tolist()} failed ({err})"
+            except TypeError:
+                raise
+            except Exception as err:  # noqa: BLE001 - a row the model cannot do without, a refit that cannot start
+                action = (f"none: a refit without one of rows {flagged.tolist()} failed "
+                          f"({type(err).__name__}: {err})")  # fmt: skip
                 notes.append(f"{name}: its LOO is unreliable; {action}")
         elif len(flagged) > refit:
             action = "none: too many to refit; this family's LOO is unreliable"

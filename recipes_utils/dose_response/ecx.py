@@ -13,10 +13,26 @@ What ECx means here, for every family:
   top)``. For a hormesis curve (bc5) that is the dose where the curve, after its bump, comes back down through that
   level, measured from the control and not from the bump's maximum (bayesnec issue 195); for ll5, w1, w2 and bc5 the
   EC50 is not the location parameter ``e``.
+- ``kind="control"``: the concentration at which the curve has fallen ``x`` % below its control level towards 0
+  (``curve(ECx) = top * (1 - x / 100)``), or for a rising curve (``bottom > top``, per draw) risen ``x`` % above it
+  (``top * (1 + x / 100)``): bayesnec's "absolute" ECx, drc's ``type="absolute"`` with 0 as the reference. Unlike the
+  relative ECx it does not depend on the family's lower limit, so it is the same quantity in every family: the one
+  to average over families (:meth:`~recipes_utils.dose_response.compare.CurveComparison.ecx_table`). A response
+  whose zero means "no response" is assumed; a draw with ``top <= 0`` has no such ECx (NaN), and a level beyond the
+  high-dose limit is never reached (``inf``).
+- ``kind="extra_risk"`` (binomial and Beta: a probability): for a rising curve (mortality), the dose where the
+  extra risk over the control rate ``p0 = top`` reaches ``x`` %, ``(curve - p0) / (1 - p0) = x / 100``, that is
+  ``curve(ECx) = p0 + x / 100 * (1 - p0)``: the regulatory EC10 of a mortality curve with background mortality
+  (Abbott's correction, per draw). For a falling curve (survivors) it is the extra risk of the complementary event,
+  ``(p0 - curve) / p0 = x / 100``: ``curve(ECx) = p0 * (1 - x / 100)``, the same as ``kind="control"``.
 - ``kind="absolute"``: the concentration from which the curve has passed a response ``level`` for good, in the
   direction of the effect (for a binomial model the level is a probability, for counts a mean count). A level
   beyond the high-dose limit is never reached (ECx ``inf``); a level on the control's side of the curve's whole
   range is passed at every dose (ECx 0).
+
+The relative ECx of two families are different quantities when their lower limits differ (an LL.4 whose ``bottom``
+is 0.2 and a Weibull whose ``bottom`` is 0 have EC50s at different response levels): compare or average
+``kind="control"`` (or ``"extra_risk"``, or ``"absolute"``) across families instead.
 
 The curve's own parameters are read from the posterior draws of the model's variables (``top``, ``bottom``, the
 location and the shapes), so intervals are exact posterior quantities, not delta-method approximations.
@@ -68,10 +84,16 @@ def _shape_targets(spec, draws, values, kind, on_scale=None):
     """The shape value ``s`` the curve must reach, per draw, curve and effect level: (chain, draw, group, k)."""
     top, bottom = draws["top"][..., None], draws["bottom"][..., None]
     values = np.asarray(values, dtype=float)
+    q = values / 100
+    rising = bottom > top
     if kind == "relative":
         if not spec.link_curve:
-            return np.broadcast_to(1 - values / 100, top.shape[:-1] + values.shape)
-        target = top + values / 100 * (bottom - top)
+            return np.broadcast_to(1 - q, top.shape[:-1] + values.shape)
+        target = top + q * (bottom - top)
+    elif kind == "control":
+        target = np.where(top > 0, np.where(rising, top * (1 + q), top * (1 - q)), np.nan)
+    elif kind == "extra_risk":
+        target = np.where(rising, top + q * (1 - top), top * (1 - q))
     else:
         target = np.broadcast_to(values, top.shape[:-1] + values.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -84,14 +106,18 @@ def _shape_targets(spec, draws, values, kind, on_scale=None):
 def ecx_draws(model, idata, x=(10, 50), *, kind: str = "relative", level=None):
     """Posterior draws of the ECx in concentration units, as an ``xarray.DataArray`` (chain, draw, group, effect).
 
-    ``kind="relative"``: ``x`` holds the effect levels in percent (0 < x < 100), the ``effect`` coordinate; with
-    ``kind="absolute"``, ``level`` holds one or more response levels (the ``effect`` coordinate) and ``x`` is ignored.
-    An ECx never reached is ``inf``; one passed at every dose 0 (see the module docs).
+    ``kind="relative"``, ``"control"`` or ``"extra_risk"``: ``x`` holds the effect levels in percent (0 < x < 100),
+    the ``effect`` coordinate; with ``kind="absolute"``, ``level`` holds one or more response levels (the ``effect``
+    coordinate) and ``x`` is ignored. An ECx never reached is ``inf``; one passed at every dose 0 (see the module docs
+    for what each kind measures).
     """
     import xarray as xr
 
     spec = model_spec(model)
     values = _effect_values(x, kind, level)
+    if kind == "extra_risk" and spec.likelihood.name not in ("binomial", "beta"):
+        raise ValueError(f"kind='extra_risk' is for a probability (likelihood 'binomial' or 'beta'), not "
+                         f"{spec.likelihood.name!r}: use kind='control' (x % from the control level)")  # fmt: skip
     draws = curve_parameter_draws(model, idata)
     s = _shape_targets(spec, draws, values, kind, link_level_draws(model, idata) if spec.link_curve else None)
     family = spec.family
@@ -108,10 +134,15 @@ def ecx_draws(model, idata, x=(10, 50), *, kind: str = "relative", level=None):
     )  # fmt: skip
 
 
+#: The kinds of ECx (see the module docs): percentages of the way to the lower limit, of the control level, of the
+#: extra risk; or a response level.
+ECX_KINDS = ("relative", "control", "extra_risk", "absolute")
+
+
 def _effect_values(x, kind, level) -> np.ndarray:
-    if kind == "relative":
+    if kind in ("relative", "control", "extra_risk"):
         if level is not None:
-            raise ValueError("level= is for kind='absolute'; with kind='relative' give the percentages as x=")
+            raise ValueError(f"level= is for kind='absolute'; with kind={kind!r} give the percentages as x=")
         values = np.atleast_1d(np.asarray(x, dtype=float))
         if values.ndim != 1 or not ((values > 0) & (values < 100)).all():
             raise ValueError(f"x must hold effect levels in percent, strictly between 0 and 100, got {x!r}")
@@ -123,7 +154,7 @@ def _effect_values(x, kind, level) -> np.ndarray:
         if values.ndim != 1 or not np.isfinite(values).all():
             raise ValueError(f"level must be one or more finite response levels, got {level!r}")
         return values
-    raise ValueError(f"kind must be 'relative' or 'absolute', got {kind!r}")
+    raise ValueError(f"kind must be 'relative', 'control', 'extra_risk' or 'absolute', got {kind!r}")
 
 
 _HUGE = 1e300  # an ECx this large is no dose: it stands for one never reached
@@ -131,11 +162,15 @@ _HUGE = 1e300  # an ECx this large is no dose: it stands for one never reached
 
 def _quantiles(values: np.ndarray, probs) -> np.ndarray:
     """NumPy's quantiles (linear interpolation) over the last axis of draws that may hold ``inf`` (an ECx never
-    reached): ``inf`` is held at 1e300 while interpolating (``inf - inf`` would give NaN), and any quantile that
-    reaches 1e300 is ``inf`` again. NaN draws (a curve with top equal to bottom) are left out."""
+    reached): ``inf`` is held at 1e300 while interpolating (``inf - inf`` would give NaN), and any quantile above the
+    largest finite draw, which interpolates towards an infinite one, is ``inf``. NaN draws (a curve with top equal
+    to bottom) are left out."""
+    values = np.asarray(values, dtype=float)
     finite = np.where(np.isposinf(values), _HUGE, values)
-    q = np.nanquantile(finite, probs, axis=-1)
-    return np.where(q >= _HUGE, np.inf, q)
+    with np.errstate(invalid="ignore"):
+        q = np.nanquantile(finite, probs, axis=-1)
+    largest = np.max(np.where(np.isfinite(values), values, -np.inf), axis=-1)
+    return np.where(q > largest, np.inf, q)
 
 
 def summarize_ecx(draws, dose_range, prob: float = 0.94, kind: str = "relative") -> pd.DataFrame:
@@ -158,7 +193,7 @@ def summarize_ecx(draws, dose_range, prob: float = 0.94, kind: str = "relative")
             med, lower, upper = q[0, i, j], q[1, i, j], q[2, i, j]
             rows.append({
                 "group": group, "kind": kind,
-                "x": float(effect) if kind == "relative" else np.nan,
+                "x": float(effect) if kind != "absolute" else np.nan,
                 "level": float(effect) if kind == "absolute" else np.nan,
                 "ecx": med, "ecx_lower": lower, "ecx_upper": upper,
                 "lowest_dose": dose_range[i, 0], "highest_dose": dose_range[i, 1],
@@ -189,15 +224,17 @@ def ecx_table(model, idata, x=(10, 50), *, kind: str = "relative", level=None, p
         A model from the dose-response builders (any family and likelihood) and its fit (``CurveFit.idata``).
     x, kind, level
         ``kind="relative"`` (the default): ECx for each percentage in ``x`` (default EC10 and EC50), measured from the
-        control level towards the high-dose limit. ``kind="absolute"``: the dose where the curve passes each response
-        ``level`` (see the module docs).
+        control level towards the high-dose limit. ``kind="control"``: ``x`` % below (or above, rising) the control
+        level, towards 0, the same quantity in every family. ``kind="extra_risk"`` (binomial, Beta): ``x`` % extra
+        risk over the control rate. ``kind="absolute"``: the dose where the curve passes each response ``level``
+        (see the module docs).
     prob
         The central interval's probability (0.94, ArviZ's default).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``group`` (a one-curve model's curve is ``"curve"``), ``kind``, ``x`` (relative) or ``level``
+        Columns ``group`` (a one-curve model's curve is ``"curve"``), ``kind``, ``x`` (the percentage) or ``level``
         (absolute), ``ecx`` (posterior median, concentration units), ``ecx_lower`` and ``ecx_upper`` (the central
         ``prob`` interval), ``lowest_dose`` and ``highest_dose`` (the curve's lowest and highest positive tested
         dose), ``p_below_tested`` and ``p_above_tested`` (posterior probability that the ECx lies below the lowest or
@@ -224,11 +261,13 @@ def ecx_ratio(model, idata, a, b, x: float = 50, *, kind: str = "relative", leve
 
     ``a`` and ``b`` are group labels; ``x`` one percentage (or, with ``kind="absolute"``, ``level`` one response
     level). Returns a one-row DataFrame: ``a``, ``b``, ``x`` or ``level``, ``ratio`` (posterior median of
-    ``ECx_a / ECx_b``), ``ratio_lower``, ``ratio_upper`` (central ``prob`` interval) and ``p_a_below_b``, the
-    posterior probability that ``ECx_a < ECx_b`` (``a`` the more potent). Draw pairs where both ECx are infinite
+    ``ECx_a / ECx_b``), ``ratio_lower``, ``ratio_upper`` (central ``prob`` interval), ``p_a_below_b``, the
+    posterior probability that ``ECx_a < ECx_b`` (``a`` the more potent), and ``p_both_unreached``, the share of
+    draws in which neither curve reaches the effect (both ECx infinite). Draw pairs where both ECx are infinite
     or both 0 have no ratio and are left out of the ratio's quantiles (they count as "not below" in the
-    probability). For two separate fits (two one-curve models), divide their :func:`ecx_draws` instead: their
-    posteriors are independent, so any pairing of draws is a draw of the ratio.
+    probability): when ``p_both_unreached`` is large, the ratio describes the remaining draws only. For two
+    separate fits (two one-curve models), divide their :func:`ecx_draws` instead: their posteriors are independent,
+    so any pairing of draws is a draw of the ratio.
     """
     spec = model_spec(model)
     values = _effect_values(x, kind, level)
@@ -243,10 +282,11 @@ def ecx_ratio(model, idata, a, b, x: float = 50, *, kind: str = "relative", leve
     eb = np.asarray(draws.sel(group=b)).ravel()
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = _quantiles(ea / eb, [0.5, (1 - prob) / 2, (1 + prob) / 2])
-    row = {"a": a, "b": b, "kind": kind, "x": float(values[0]) if kind == "relative" else np.nan,
+    row = {"a": a, "b": b, "kind": kind, "x": float(values[0]) if kind != "absolute" else np.nan,
            "level": float(values[0]) if kind == "absolute" else np.nan,
            "ratio": ratio[0], "ratio_lower": ratio[1], "ratio_upper": ratio[2],
-           "p_a_below_b": float(np.mean(ea < eb))}  # fmt: skip
+           "p_a_below_b": float(np.mean(ea < eb)),
+           "p_both_unreached": float(np.mean(np.isposinf(ea) & np.isposinf(eb)))}  # fmt: skip
     table = pd.DataFrame([row])
     table.attrs["prob"] = prob
     return table

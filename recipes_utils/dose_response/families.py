@@ -83,6 +83,7 @@ class CurveFamily:
     zero_level: str | None = None  # ll3: the level fixed at 0 ("bottom": falling, "top": rising)
     monotone: bool = True  # S decreases from 1 to 0 (False: bc5, which rises above 1 first)
     direction: str | None = None  # bc5 in a model: "falling" or "rising", fixed from the data (see curve_family)
+    log_shape_fn: Callable | None = field(repr=False, default=None)  # (z, shapes, math) -> (log S, log(1 - S))
 
     @property
     def levels(self) -> tuple[str, ...]:
@@ -158,6 +159,28 @@ class CurveFamily:
         control = pt.isinf(x) & (x < 0)
         return pt.switch(control, 1.0, self.shape(pt.switch(control, 0.0, x) - location, shapes))
 
+    def log_shape_at(self, log_conc, location, shapes: dict):
+        """``log S`` and ``log(1 - S)`` at ``log_conc`` (``0`` and ``-inf`` at a control), each written so that it
+        neither rounds to 0 nor underflows where ``S`` itself would (``log S = -softplus(hill z)`` for the
+        log-logistic, ``-exp(hill z)`` for W1, ...); NumPy or PyTensor, with finite gradients. Monotone families
+        only: :func:`~recipes_utils.dose_response.likelihoods.link_mean` builds the curve's logit or log from them."""
+        if self.log_shape_fn is None:
+            raise ValueError(f"curve={self.name!r} has no log shape (it is not monotone)")
+        values = (log_conc, location, *shapes.values())
+        if not any(_is_tensor(v) for v in values):
+            x = np.asarray(log_conc, dtype=float)
+            control = np.isneginf(x)
+            with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+                log_s, log_1m_s = self.log_shape_fn(np.where(control, 0.0, x) - location, shapes, _NUMPY)
+            return np.where(control, 0.0, log_s), np.where(control, -np.inf, log_1m_s)
+        import pytensor.tensor as pt
+
+        x = pt.as_tensor_variable(log_conc)
+        m = _math(x)
+        control = pt.isinf(x) & (x < 0)
+        log_s, log_1m_s = self.log_shape_fn(pt.switch(control, 0.0, x) - location, shapes, m)
+        return pt.switch(control, 0.0, log_s), pt.switch(control, -np.inf, log_1m_s)
+
     def log_dose_at(self, s, location, shapes: dict) -> np.ndarray:
         """The log dose from which on the shape stays at or below ``s`` (NumPy, broadcast over draws and curves).
 
@@ -165,18 +188,18 @@ class CurveFamily:
         (a level at or beyond the high-dose limit, never reached) gives ``+inf``; ``s`` at or above the curve's
         largest value (1 for a monotone family: the level is on the control's side, passed at every dose) gives
         ``-inf``. For bc5 and ``s`` between 1 and the bump's height, the dose where the curve comes back down
-        through ``s`` (the last crossing).
+        through ``s`` (the last crossing). A NaN ``s`` (no such level: a curve with ``top == bottom``) gives NaN.
         """
         s = np.asarray(s, dtype=float)
         location = np.asarray(location, dtype=float)
         shapes = {k: np.asarray(v, dtype=float) for k, v in shapes.items()}
         if not self.monotone:
-            return location + _bc5_inverse(s, shapes)
+            return np.where(np.isnan(s), np.nan, location + _bc5_inverse(np.where(np.isnan(s), 0.5, s), shapes))
         inside = (s > 0) & (s < 1)
         safe = np.where(inside, s, 0.5)
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             z = self.inverse_fn(safe, shapes)
-        return np.where(inside, location + z, np.where(s <= 0, np.inf, -np.inf))
+        return np.where(inside, location + z, np.where(s <= 0, np.inf, np.where(np.isnan(s), np.nan, -np.inf)))
 
     def free_shapes(self) -> tuple[str, ...]:
         return tuple(s.free for s in self.shapes)
@@ -190,11 +213,24 @@ class _Math:
             import pytensor.tensor as pt
 
             self.exp, self.log, self.sigmoid, self.softplus = pt.exp, pt.log, pt.sigmoid, pt.softplus
-            self.expm1, self.maximum = pt.expm1, pt.maximum
+            self.expm1, self.maximum, self.minimum, self.where = pt.expm1, pt.maximum, pt.minimum, pt.switch
+
+            def log1mexp(v):  # log(1 - exp(v)), -inf at v = 0 with a zero (not NaN) gradient
+                below = v < 0
+                return pt.switch(below, pt.log1mexp(pt.switch(below, v, -1.0)), -np.inf)
+
+            self.log1mexp = log1mexp
         else:
             self.exp, self.log, self.sigmoid = np.exp, np.log, expit
             self.softplus = lambda v: np.logaddexp(0.0, v)
-            self.expm1, self.maximum = np.expm1, np.maximum
+            self.expm1, self.maximum, self.minimum, self.where = np.expm1, np.maximum, np.minimum, np.where
+
+            def log1mexp(v):
+                v = np.asarray(v, dtype=float)
+                with np.errstate(divide="ignore"):
+                    return np.where(v > -np.log(2), np.log(-np.expm1(v)), np.log1p(-np.exp(v)))
+
+            self.log1mexp = log1mexp
 
 
 _NUMPY, _TENSOR = _Math(False), None
@@ -215,13 +251,17 @@ def _bc5_shape(z, p, m):
     return m.sigmoid(-p["hill"] * z) + p["hormesis"] * m.exp(z - m.softplus(p["hill"] * z))
 
 
+_BC5_RANGE = 1000.0  # bc5's inverse searches log doses from -1000 to 1000 (e**709 is the largest float)
+
+
 def _bc5_inverse(s, p, n_iter: int = 120) -> np.ndarray:
     """bc5's shape is 1 at zero dose, rises to one maximum (``hormesis > 0``, ``hill > 1``) and then falls to 0, so
     the last crossing of ``s`` lies on the falling branch: bisection for the maximum (the derivative's sign
-    ``g - h u**(h-1) - g (h-1) u**h`` falls with ``u``), then bisection for ``S = s`` beyond it."""
+    ``g - h u**(h-1) - g (h-1) u**h`` falls with ``u``), then bisection for ``S = s`` beyond it, within log doses of
+    +-1000; a shape still above ``s`` at log dose 1000 (``hill`` barely above 1) never reaches it: ``inf``."""
     g, h = p["hormesis"], p["hill"]
     s, g, h = np.broadcast_arrays(s, g, h)
-    lo, hi = np.full(s.shape, -1000.0), np.full(s.shape, 1000.0)
+    lo, hi = np.full(s.shape, -_BC5_RANGE), np.full(s.shape, _BC5_RANGE)
     with np.errstate(over="ignore", invalid="ignore"):
         for _ in range(n_iter):
             mid = (lo + hi) / 2
@@ -229,13 +269,48 @@ def _bc5_inverse(s, p, n_iter: int = 120) -> np.ndarray:
             lo, hi = np.where(rising, mid, lo), np.where(rising, hi, mid)
         peak = lo
         top_value = _bc5_shape(peak, {"hormesis": g, "hill": h}, _NUMPY)
-        lo, hi = peak.copy(), np.full(s.shape, 1000.0)
+        lo, hi = peak.copy(), np.full(s.shape, _BC5_RANGE)
         for _ in range(n_iter):
             mid = (lo + hi) / 2
             above = _bc5_shape(mid, {"hormesis": g, "hill": h}, _NUMPY) > s
             lo, hi = np.where(above, mid, lo), np.where(above, hi, mid)
+        # a curve that falls so slowly (hill barely above 1) that it is still above s at log dose 1000 (a dose of
+        # e**1000, beyond any float) never reaches s: inf, not the end of the search range
+        unreached = _bc5_shape(np.full(s.shape, _BC5_RANGE), {"hormesis": g, "hill": h}, _NUMPY) > s
     z = (lo + hi) / 2
-    return np.where(s <= 0, np.inf, np.where(s >= top_value, -np.inf, z))
+    return np.where((s <= 0) | unreached, np.inf, np.where(s >= top_value, -np.inf, z))
+
+
+_EXP_MAX = 700.0  # log shapes hold exp's argument here (exp(700) = 1e304): beyond it S is 0 to any precision, and
+# an infinite log S would give a NaN gradient (0 * inf)
+
+
+def _log_ll4(z, p, m):
+    return -m.softplus(p["hill"] * z), -m.softplus(-p["hill"] * z)
+
+
+def _log_ll5(z, p, m):
+    hz = p["hill"] * z
+    log_s = -p["asym"] * m.softplus(hz)
+    # far below the location 1 - S = asym u**hill to working precision, where softplus(hz) underflows
+    return log_s, m.where(hz < -_EXP_MAX, m.log(p["asym"]) + hz, m.log1mexp(log_s))
+
+
+def _log_w1(z, p, m):
+    hz = p["hill"] * z
+    log_s = -m.exp(m.minimum(hz, _EXP_MAX))  # W1: S = exp(-u**hill)
+    return log_s, m.where(hz < -_EXP_MAX, hz, m.log1mexp(log_s))  # 1 - S = u**hill where exp(hz) underflows
+
+
+def _log_w2(z, p, m):
+    log_t = -p["hill"] * z
+    log_1m_s = -m.exp(m.minimum(log_t, _EXP_MAX))  # W2: 1 - S = exp(-u**-hill)
+    return m.where(log_t < -_EXP_MAX, log_t, m.log1mexp(log_1m_s)), log_1m_s  # S = u**-hill where it underflows
+
+
+def _log_nec(z, p, m):
+    log_s = -p["rate"] * m.maximum(m.expm1(m.minimum(z, _EXP_MAX)), 0.0)  # exactly 0 below the NEC (S = 1)
+    return log_s, m.log1mexp(log_s)
 
 
 def _hill(lower=0.0, free="log_hill", mu=0.0, mu_sd=1.0, sd=0.5):
@@ -249,6 +324,7 @@ _FAMILIES = {
         "ll4", "LL.4, four-parameter log-logistic", "log_ec50", (_hill(),),
         lambda z, p, m: m.sigmoid(-p["hill"] * z),
         lambda s, p: np.log((1 - s) / s) / p["hill"],
+        log_shape_fn=_log_ll4,
     ),
     "ll5": CurveFamily(
         "ll5", "LL.5, five-parameter (asymmetric) log-logistic", "log_e",
@@ -257,16 +333,19 @@ _FAMILIES = {
                         "the slope")),
         lambda z, p, m: m.exp(-p["asym"] * m.softplus(p["hill"] * z)),
         lambda s, p: np.log(np.expm1(-np.log(s) / p["asym"])) / p["hill"],
+        log_shape_fn=_log_ll5,
     ),
     "w1": CurveFamily(
         "w1", "W1.4, Weibull type 1 (steep at high doses)", "log_e", (_hill(),),
         lambda z, p, m: m.exp(-m.exp(p["hill"] * z)),
         lambda s, p: np.log(-np.log(s)) / p["hill"],
+        log_shape_fn=_log_w1,
     ),
     "w2": CurveFamily(
         "w2", "W2.4, Weibull type 2 (steep at low doses)", "log_e", (_hill(),),
         lambda z, p, m: -m.expm1(-m.exp(-p["hill"] * z)),
         lambda s, p: -np.log(-np.log1p(-s)) / p["hill"],
+        log_shape_fn=_log_w2,
     ),
     "bc5": CurveFamily(
         "bc5", "BC.5, Brain-Cousens hormesis", "log_e",
@@ -281,6 +360,7 @@ _FAMILIES = {
                "the NEC"),),
         lambda z, p, m: m.exp(-p["rate"] * m.maximum(m.expm1(z), 0.0)),
         lambda s, p: np.log1p(-np.log(s) / p["rate"]),
+        log_shape_fn=_log_nec,
     ),
 }  # fmt: skip
 
@@ -325,7 +405,7 @@ def curve_family(name, *, zero_limit: str | None = None, direction: str | None =
     ll4 = _FAMILIES["ll4"]
     kind = "falling to 0" if zero_limit == "bottom" else "rising from 0"
     return CurveFamily("ll3", f"LL.3, three-parameter log-logistic ({kind})", "log_ec50", ll4.shapes, ll4.shape_fn,
-                       ll4.inverse_fn, zero_level=zero_limit)  # fmt: skip
+                       ll4.inverse_fn, zero_level=zero_limit, log_shape_fn=ll4.log_shape_fn)  # fmt: skip
 
 
 def data_direction(log_conc, level) -> str:
@@ -347,18 +427,51 @@ def resolve_family(curve, log_conc=None, level=None) -> CurveFamily:
     return curve_family(curve)
 
 
-def family_prior_rule(family) -> list[tuple[str, str, str]]:
+_LEVEL_RULES = {
+    "identity": (
+        "Normal(c, R)",
+        ("anywhere from 1.4 ranges below the data to 1.4 above (94%); the same for both levels, so either direction "
+         "is as likely"),
+        "HalfNormal(R / 2)",
+        "groups may differ by up to about the data's range",
+    ),
+    "logit": (
+        "Normal(c, min(R, 2.5))",
+        ("c, R: the cells' empirical logits. On the probability scale (c = 0): 93% of the prior between 0.01 and "
+         "0.99, 76% between 0.05 and 0.95; R alone (about 2 log(2N + 1) with cells at 0 or N of N) grows with the "
+         "trials and piles the prior at 0 and 1. The same for both levels"),
+        "HalfNormal(min(R / 2, 1))",
+        "groups differ by up to about 2 on the logit scale (odds ratios up to about 7)",
+    ),
+    "log": (
+        "Normal(c, min(R, max(R / 2, 2.5)))",
+        ("c, R: the cells' log mean counts. The data's whole log range within one sd of c, and at least a factor "
+         "of 110 either side of exp(c) (94%); the same for both levels"),
+        "HalfNormal(min(R / 2, 1))",
+        "groups' levels differ by a factor of about 7 or less",
+    ),
+}  # fmt: skip
+
+
+def family_prior_rule(family, likelihood=None) -> list[tuple[str, str, str]]:
     """The default prior rule of a family's parameters, as (parameter, prior, what it allows) rows; ``c``, ``R``:
     midpoint and range of the response on the scale its levels live on (see
     :func:`~recipes_utils.dose_response.default_dose_response_priors`); ``m``, ``w``: midpoint and width of the
-    tested log-dose range."""
+    tested log-dose range.
+
+    ``likelihood`` (a name or a ``ResponseFamily``; default Normal) chooses the levels' rule: under a logit (binomial,
+    Beta) or log link (counts) their scales are capped on that scale
+    (:func:`~recipes_utils.dose_response.priors.level_scales`), and the rows say what the prior allows on the
+    probability or count scale."""
+    from recipes_utils.dose_response.likelihoods import response_family
+
     family = curve_family(family) if not isinstance(family, CurveFamily) else family
+    link = "identity" if likelihood is None else response_family(likelihood).link
+    level_prior, level_meaning, spread_prior, spread_meaning = _LEVEL_RULES[link]
     rows = []
-    both = ("anywhere from 1.4 ranges below the data to 1.4 above (94%); the same for both levels, so either "
-            "direction is as likely")  # fmt: skip
     for level in family.free_levels:
-        rows.append((f"{level} (population mean; one curve: its value)", "Normal(c, R)", both))
-        rows.append((f"{level} spread", "HalfNormal(R / 2)", "groups may differ by up to about the data's range"))
+        rows.append((f"{level} (population mean; one curve: its value)", level_prior, level_meaning))
+        rows.append((f"{level} spread", spread_prior, spread_meaning))
     if family.direction:
         rows.append(
             (

@@ -23,6 +23,7 @@ from recipes_utils.dose_response.likelihoods import (
     _student_t,
     check_observations,
     count_cells,
+    link_mean,
     noise_variables,
     observe,
     response_family,
@@ -141,7 +142,10 @@ def hierarchical_dose_response(
         The column naming each measurement's plate (batch): adds an offset per plate,
         ``plate_effect ~ ZeroSumNormal(plate_sd)`` (zero-sum, so it cannot trade places with the curves' levels;
         ``plate_sd ~ HalfNormal(priors.plate_sd)``), to the mean (Normal, Student-t) or to its logit or log (the
-        other likelihoods). A per-measurement covariate: not with ``aggregate``.
+        other likelihoods; the curve's logit or log computed in logs from the levels' own scale,
+        :func:`~recipes_utils.dose_response.likelihoods.link_mean`, and the binomial given that logit, so a level of
+        ``sigmoid(38)``, 1.0 in floating point, keeps a finite density and gradient). A per-measurement covariate: not
+        with ``aggregate``.
     curve_at
         Where the per-measurement model (full data, not ``aggregate``, no ``batch_size``) evaluates the curve:
         ``"rows"`` (the default), once per measurement; ``"points"``, once per distinct (group, log concentration)
@@ -308,33 +312,40 @@ def hierarchical_dose_response(
             col = {name: pm.Data(name, values) for name, values in columns.items()}
         prefix = "cell_" if aggregate else "point_" if "point_of_row" in col else ""
         g = col[f"{prefix}group_idx"]
+        x_obs = col[f"{prefix}log_conc"]
         at_obs = {name: value[g] for name, value in natural.items()}
+        eta = None  # the mean on the link scale (logit or log), where the model needs it
         if _link_curve(family, lik):  # bc5 under a bounded likelihood: the curve on the link scale
             at_obs.update({lv: on_scale[lv][g] for lv in family.levels})
-            eta = family.curve(col[f"{prefix}log_conc"], at_obs)
+            eta = family.curve(x_obs, at_obs)
             mu_obs = lik.to_response(eta)
         else:
-            mu_obs = family.curve(col[f"{prefix}log_conc"], at_obs)
+            mu_obs = family.curve(x_obs, at_obs)
+            if plate_idx is not None and lik.link != "identity":
+                # the plate offsets act on the curve's logit or log: computed in logs from the levels' own scale
+                # (link_mean), not as log(mu) - log1p(-mu), which is inf (and its gradient NaN) where a level of
+                # sigmoid(38) rounds to 1
+                log_s, log_1m_s = family.log_shape_at(x_obs, at_obs[family.location],
+                                                      {sh.name: at_obs[sh.name] for sh in family.shapes})  # fmt: skip
+                eta = link_mean(lik, {lv: v[g] for lv, v in on_scale.items()}, log_s, log_1m_s)
         if "point_of_row" in col:
             mu_obs = mu_obs[col["point_of_row"]]
-            eta = eta[col["point_of_row"]] if _link_curve(family, lik) else None
+            eta = None if eta is None else eta[col["point_of_row"]]
         if plate_idx is not None:
             plate_sd = pm.HalfNormal("plate_sd", sigma=priors.plate_sd)
             plate_effect = _zero_sum_normal("plate_effect", plate_sd, dims="plate")
             offset = plate_effect[col["plate_idx"]]
             if lik.link == "identity":
                 mu_obs = mu_obs + offset
-            elif _link_curve(family, lik):
-                mu_obs = lik.to_response(eta + offset)
             else:
-                on_link = pt.log(mu_obs) - pt.log1p(-mu_obs) if lik.link == "logit" else pt.log(mu_obs)
-                mu_obs = lik.to_response(on_link + offset)
+                eta = eta + offset
+                mu_obs = lik.to_response(eta)
         total_size = n_rows if batch_size is not None else None
         if aggregate and lik.name == "normal":
             _normal_cells(col, mu_obs, noise["sigma"], cells, prepared, total_size, batch_size)
         elif aggregate:
             mean = mu_obs * col["cell_n"] if lik.name == "poisson" else mu_obs
-            observe(lik, "response_total", mean, noise, col["cell_total"], trials=col.get("cell_trials"),
+            observe(lik, "response_total", mean, noise, col["cell_total"], trials=col.get("cell_trials"), eta=eta,
                     total_size=total_size)  # fmt: skip
             if batch_size is None:
                 _measurement_data(prepared)
@@ -343,7 +354,7 @@ def hierarchical_dose_response(
             nu = pm.Gamma("nu", alpha=2.0, beta=0.1)
             _student_t("response", nu, mu_obs, noise["sigma"], observed=col["y"], total_size=total_size)
         else:
-            observe(lik, "response", mu_obs, noise, col["y"], trials=col.get("trials"), total_size=total_size)
+            observe(lik, "response", mu_obs, noise, col["y"], trials=col.get("trials"), eta=eta, total_size=total_size)
     options = {**columns_kw, "aggregate": aggregate, "batch_size": batch_size, "plate": plate,
                "curve_at": curve_at, "trials": trials}  # fmt: skip
     spec = ModelSpec(

@@ -18,13 +18,16 @@ them (a weighted mean of the two levels with weight ``S`` in [0, 1]) stays insid
 shape rises above 1, is drawn on the link scale instead for those families (``logit(mu) = logit(bottom) +
 (logit(top) - logit(bottom)) * S``), which keeps its bump inside too.
 
-Parameterisations, each PyMC's own distribution: ``Binomial(n=trials, p=mu)``; ``Poisson(mu)``;
-``NegativeBinomial(mu, alpha)`` (given to PyMC as its ``n = alpha``, ``p = alpha / (mu + alpha)``), variance
-``mu + mu**2 / alpha``, with ``dispersion = 1 / sqrt(alpha)``
-(``HalfNormal(1)`` by default; 0 is the Poisson limit); ``Beta(mu=mu, nu=kappa)``, mean ``mu``, variance ``mu (1 -
-mu) / (1 + kappa)``, with ``dispersion = 1 / sqrt(kappa)`` (``HalfNormal(1)``); ``StudentT(nu, mu, sigma)`` with
-``nu ~ Gamma(2, 0.1)`` (brms's default). The binomial's background rate is the curve's control level ``top`` (no
-separate Abbott correction): with ``top`` free, a control mortality of 5% is simply ``top = 0.05``.
+Parameterisations: ``Binomial(n=trials, p=mu)`` (PyMC's; where the curve's logit is at hand, with plates or a
+link-scale curve, :func:`binomial_logit_logp` on that logit, so that a level of ``sigmoid(38)``, which is 1.0 in
+floating point, keeps its finite density); ``Poisson(mu)``; ``NegativeBinomial(mu, alpha)``, variance ``mu + mu**2 /
+alpha``, with ``dispersion = 1 / sqrt(alpha)`` (``HalfNormal(1)`` by default; 0 is the Poisson limit), its density
+written in ``mu`` and ``alpha`` (:func:`negative_binomial_logp`: PyMC's takes ``p = alpha / (mu + alpha)``, which
+rounds to 1 for ``mu`` below about ``1e-16 alpha``, where it gives ``-inf``), forward draws PyMC's;
+``Beta(mu=mu, nu=kappa)``, mean ``mu``, variance ``mu (1 - mu) / (1 + kappa)``, with ``dispersion = 1 /
+sqrt(kappa)`` (``HalfNormal(1)``); ``StudentT(nu, mu, sigma)`` with ``nu ~ Gamma(2, 0.1)`` (brms's default). The
+binomial's background rate is the curve's control level ``top`` (no separate Abbott correction): with ``top`` free, a
+control mortality of 5% is simply ``top = 0.05``.
 
 Aggregation is exact where the replicates of a (group, dose) cell have a sufficient statistic whose density differs
 from the rows' only by a constant: binomial rows sum to ``Binomial(sum trials, mu)``, Poisson rows to
@@ -125,8 +128,12 @@ def check_observations(lik: ResponseFamily, y, trials=None, *, response="respons
         if (y < 0).any():
             raise ValueError(f"column {response!r} holds {what}, which cannot be negative: {_rows(y < 0)}")
         if (y != np.round(y)).any():
+            hint = ""
+            if lik.needs_trials and ((y >= 0) & (y <= 1)).all():
+                hint = (f". If these are proportions, multiply them by the trials ({response!r} times "
+                        f"{trials_name!r}, rounded) to give the model counts of successes")  # fmt: skip
             raise ValueError(
-                f"column {response!r} holds {what}, which must be whole numbers: {_rows(y != np.round(y))}"
+                f"column {response!r} holds {what}, which must be whole numbers: {_rows(y != np.round(y))}{hint}"
             )
     if trials is not None:
         n = np.asarray(trials, dtype=float)
@@ -198,18 +205,132 @@ def _safe(lik: ResponseFamily, mu):
 
 
 def _nb_p(mu, alpha):
-    """The negative binomial's ``p = alpha / (mu + alpha)``, as PyMC computes it from ``mu`` and ``alpha``, held at
-    most 1: computed as ``alpha * (1 / (mu + alpha))`` it can round to 1 + 2e-16 where ``mu`` underflows to 0 (a
-    curve falling to 0), which SciPy's sampler refuses."""
+    """The negative binomial's ``p = alpha / (mu + alpha)`` for PyMC's forward draws, held at most 1: computed as
+    ``alpha * (1 / (mu + alpha))`` it can round to 1 + 2e-16 where ``mu`` underflows to 0 (a curve falling to 0),
+    which SciPy's sampler refuses."""
     import pytensor.tensor as pt
 
     return pt.minimum(alpha / (mu + alpha), 1.0)
 
 
-def observation(lik: ResponseFamily, mu, noise: dict, trials=None):
-    """The distribution of one observation with mean ``mu`` (a PyMC ``.dist``), for log densities and forward draws."""
+def negative_binomial_logp(value, mu, alpha):
+    """The negative binomial's log density in its mean ``mu`` (>= 0) and shape ``alpha`` (> 0)::
+
+        gammaln(y + alpha) - gammaln(alpha) - gammaln(y + 1)
+            - alpha * log1p(mu / alpha) + y * (log mu - log(alpha + mu))
+
+    PyMC's ``NegativeBinomial.logp`` takes ``p = alpha / (mu + alpha)`` and rebuilds ``mu = alpha (1 - p) / p``,
+    which needs ``mu > 0``: for ``mu`` below about ``1e-16 alpha`` ``p`` rounds to 1 and the density is ``-inf``
+    (a rising ll3 curve is exactly 0 at its controls; a steep falling one underflows). Written in ``mu`` it is exact
+    down to ``mu = 0`` (where a count of 0 has density 1), with a finite gradient there. As PyMC does, above
+    ``alpha = 1e10`` it is the Poisson limit (``gammaln(y + alpha) - gammaln(alpha)`` loses its digits there).
+    """
+    import pytensor.tensor as pt
+    from pymc.distributions.dist_math import check_parameters
+
+    y = value
+    # y log(mu) is 0 for y = 0 whatever mu; log(1) in its place keeps the gradient finite at mu = 0
+    log_mu = pt.log(pt.switch(pt.eq(y, 0), 1.0, mu))
+    nb = (
+        pt.gammaln(y + alpha) - pt.gammaln(alpha) - pt.gammaln(y + 1.0)
+        - alpha * pt.log1p(mu / alpha) + y * (log_mu - pt.log(alpha + mu))
+    )  # fmt: skip
+    poisson = y * log_mu - mu - pt.gammaln(y + 1.0)
+    res = pt.switch(pt.lt(y, 0), -np.inf, pt.switch(pt.gt(alpha, 1e10), poisson, nb))
+    return check_parameters(res, mu >= 0, alpha > 0, msg="mu >= 0, alpha > 0")
+
+
+def _negative_binomial_dist(mu, alpha, size=None):
     import pymc as pm
 
+    return pm.NegativeBinomial.dist(n=alpha, p=_nb_p(mu, alpha), size=size)
+
+
+def _negative_binomial(name, mu, alpha, **kwargs):
+    """A negative binomial observed variable with :func:`negative_binomial_logp` as its density; forward draws are
+    ``pm.NegativeBinomial``'s (``name=None``: the ``.dist``)."""
+    import pymc as pm
+
+    if name is None:
+        return pm.CustomDist.dist(mu, alpha, dist=_negative_binomial_dist, logp=negative_binomial_logp,
+                                  class_name="NegativeBinomialMu", **kwargs)  # fmt: skip
+    return pm.CustomDist(name, mu, alpha, dist=_negative_binomial_dist, logp=negative_binomial_logp, **kwargs)
+
+
+def binomial_logit_logp(value, n, logit_p):
+    """The binomial log density on the log odds ``logit_p``: ``log C(n, y) - y softplus(-logit_p) - (n - y)
+    softplus(logit_p)``. PyMC's ``Binomial(logit_p=...)`` takes ``p = sigmoid(logit_p)``, which is 1.0 from a logit
+    of about 37 on and then gives ``-inf`` for any failure; this stays finite, and is exact at ``logit_p = -inf``
+    (a level of exactly 0) for ``y = 0``."""
+    import pytensor.tensor as pt
+    from pymc.distributions.dist_math import binomln, check_parameters
+
+    y = value
+    successes = pt.switch(pt.eq(y, 0), 0.0, -y * pt.softplus(-logit_p))
+    failures = pt.switch(pt.eq(n - y, 0), 0.0, -(n - y) * pt.softplus(logit_p))
+    res = pt.switch(pt.lt(y, 0) | pt.gt(y, n), -np.inf, binomln(n, y) + successes + failures)
+    return check_parameters(res, n >= 0, msg="n >= 0")
+
+
+def _binomial_logit_dist(n, logit_p, size=None):
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    return pm.Binomial.dist(n=n, p=pt.sigmoid(logit_p), size=size)
+
+
+def _binomial_logit(name, n, logit_p, **kwargs):
+    """A binomial observed variable on the log odds (:func:`binomial_logit_logp`); forward draws are
+    ``pm.Binomial``'s (``name=None``: the ``.dist``)."""
+    import pymc as pm
+
+    if name is None:
+        return pm.CustomDist.dist(n, logit_p, dist=_binomial_logit_dist, logp=binomial_logit_logp,
+                                  class_name="BinomialLogit", **kwargs)  # fmt: skip
+    return pm.CustomDist(name, n, logit_p, dist=_binomial_logit_dist, logp=binomial_logit_logp, **kwargs)
+
+
+def _logaddexp(a, b):
+    """``log(exp(a) + exp(b))`` with finite values and gradients wherever one or both are ``-inf``."""
+    import pytensor.tensor as pt
+
+    both = pt.isinf(a) & pt.isinf(b) & (a < 0) & (b < 0)
+    a_safe, b_safe = pt.switch(both, 0.0, a), pt.switch(both, 0.0, b)
+    out = pt.maximum(a_safe, b_safe) + pt.log1p(pt.exp(-pt.abs(a_safe - b_safe)))
+    return pt.switch(both, -np.inf, out)
+
+
+def link_mean(lik: ResponseFamily, on_scale: dict, log_s, log_1m_s):
+    """The monotone curve ``bottom + (top - bottom) S`` on the likelihood's link scale (logit or log), computed in
+    logs from the levels on that scale (``on_scale``: ``top``, ``bottom``; a level absent is fixed at 0) and the
+    shape's ``log S`` and ``log(1 - S)`` (:meth:`~recipes_utils.dose_response.families.CurveFamily.log_shape_at`).
+
+    ``log mu = logaddexp(log top + log S, log bottom + log(1 - S))`` and, for the logit, ``log(1 - mu)`` the same with
+    ``1 - top`` and ``1 - bottom``: exact where ``log(mu) - log1p(-mu)`` of the curve is not, at a level that
+    rounds to 1 (``sigmoid(38)``) or a mean that underflows to 0, and with a finite gradient there. PyTensor.
+    """
+    import pytensor.tensor as pt
+
+    if lik.link == "identity":
+        raise ValueError("link_mean is for the logit and log links, not the identity")
+    levels = {lv: on_scale.get(lv) for lv in ("top", "bottom")}
+    if lik.link == "log":
+        logs = {lv: -np.inf if v is None else v for lv, v in levels.items()}
+        return _logaddexp(logs["top"] + log_s, logs["bottom"] + log_1m_s)
+    log_p = {lv: -np.inf if v is None else -pt.softplus(-v) for lv, v in levels.items()}
+    log_q = {lv: 0.0 if v is None else -pt.softplus(v) for lv, v in levels.items()}
+    log_mu = _logaddexp(log_p["top"] + log_s, log_p["bottom"] + log_1m_s)
+    log_1m_mu = _logaddexp(log_q["top"] + log_s, log_q["bottom"] + log_1m_s)
+    return log_mu - log_1m_mu
+
+
+def observation(lik: ResponseFamily, mu, noise: dict, trials=None, *, eta=None):
+    """The distribution of one observation with mean ``mu`` (a PyMC ``.dist``), for log densities and forward draws;
+    a binomial with ``eta`` (the mean's logit) takes that instead (:func:`binomial_logit_logp`)."""
+    import pymc as pm
+
+    if lik.name == "binomial" and eta is not None:
+        return _binomial_logit(None, trials, eta)
     mu = _safe(lik, mu)
 
     if lik.name == "normal":
@@ -221,25 +342,29 @@ def observation(lik: ResponseFamily, mu, noise: dict, trials=None):
     if lik.name == "poisson":
         return pm.Poisson.dist(mu)
     if lik.name == "negative_binomial":
-        return pm.NegativeBinomial.dist(n=noise["alpha"], p=_nb_p(mu, noise["alpha"]))
+        return _negative_binomial(None, mu, noise["alpha"])
     return pm.Beta.dist(mu=mu, nu=noise["kappa"])
 
 
-def observe(lik: ResponseFamily, name, mu, noise: dict, observed, trials=None, **kwargs):
-    """The observed variable ``name`` of the likelihood (Student-t through :func:`student_t_logp`)."""
+def observe(lik: ResponseFamily, name, mu, noise: dict, observed, trials=None, *, eta=None, **kwargs):
+    """The observed variable ``name`` of the likelihood (Student-t through :func:`student_t_logp`, the negative
+    binomial through :func:`negative_binomial_logp`; a binomial given ``eta``, the mean's logit, through
+    :func:`binomial_logit_logp`)."""
     import pymc as pm
 
     if lik.name == "normal":
         return pm.Normal(name, mu=mu, sigma=noise["sigma"], observed=observed, **kwargs)
     if lik.name == "student_t":
         return _student_t(name, noise["nu"], mu, noise["sigma"], observed=observed, **kwargs)
+    if lik.name == "binomial" and eta is not None:
+        return _binomial_logit(name, trials, eta, observed=observed, **kwargs)
     mu = _safe(lik, mu)
     if lik.name == "binomial":
         return pm.Binomial(name, n=trials, p=mu, observed=observed, **kwargs)
     if lik.name == "poisson":
         return pm.Poisson(name, mu=mu, observed=observed, **kwargs)
     if lik.name == "negative_binomial":
-        return pm.NegativeBinomial(name, n=noise["alpha"], p=_nb_p(mu, noise["alpha"]), observed=observed, **kwargs)
+        return _negative_binomial(name, mu, noise["alpha"], observed=observed, **kwargs)
     return pm.Beta(name, mu=mu, nu=noise["kappa"], observed=observed, **kwargs)
 
 

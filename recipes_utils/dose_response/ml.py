@@ -36,7 +36,7 @@ class MaximumLikelihood:
         from recipes_utils.dose_response.ecx import ecx_draws
 
         draws = ecx_draws(self.model, self.point, x, kind=kind, level=level)
-        column = "x" if kind == "relative" else "level"
+        column = "level" if kind == "absolute" else "x"
         return pd.DataFrame({column: draws["effect"].values, "ecx": draws.to_numpy().reshape(-1)})
 
 

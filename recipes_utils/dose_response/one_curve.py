@@ -19,7 +19,7 @@ from recipes_utils.dose_response.hierarchical import n_curve_params
 from recipes_utils.dose_response.likelihoods import check_observations, noise_variables, observe, response_family
 from recipes_utils.dose_response.priors import CurvePriors, DoseResponsePriors, as_dose_response_priors, family_priors
 from recipes_utils.dose_response.spec import ModelSpec, attach_spec, check_identifiable, check_zero_level, dose_range
-from recipes_utils.dose_response.table import _N_CURVE_PARAMS, one_curve_arrays
+from recipes_utils.dose_response.table import _N_CURVE_PARAMS, _is_boolean, one_curve_arrays
 from recipes_utils.models import four_pl
 
 
@@ -94,6 +94,10 @@ def dose_response_model(
                 f"trials is a column name ({trials!r}), but data is not a DataFrame: pass the table as data"
             )
         n_trials = np.asarray(trials, dtype=float)
+    column = "response" if response is None else response
+    table_column = isinstance(data, pd.DataFrame) and isinstance(column, str) and column in data.columns
+    if n_trials is not None and table_column and _is_boolean(data[column]):  # one yes/no per row: 0/1 successes
+        data = data.assign(**{column: data[column].map({True: 1.0, False: 0.0})})
     conc, y = one_curve_arrays(
         data, response, concentration=concentration, log_concentration=log_concentration,
         zero_is_control=zero_is_control,
@@ -153,13 +157,15 @@ def dose_response_model(
             else:
                 natural[s.name] = pm.Deterministic(s.name, s.natural(pm.Normal(s.free, p.mu, p.mu_sd)))
         noise = noise_variables(lik, priors)
+        eta = None
         if not family.monotone and lik.link != "identity":
-            mean = lik.to_response(family.curve(x, {**natural, **on_link}))
+            eta = family.curve(x, {**natural, **on_link})
+            mean = lik.to_response(eta)
         else:
             mean = family.curve(x, natural)
         mu = pm.Deterministic("mu", mean)
         n = pm.Data("trials", n_trials) if n_trials is not None else None
-        observe(lik, "response", mu, noise, y, trials=n, shape=x.shape)
+        observe(lik, "response", mu, noise, y, trials=n, eta=eta, shape=x.shape)
     options = {"concentration": concentration, "log_concentration": log_concentration,
                "zero_is_control": zero_is_control, "response": response, "trials": trials}  # fmt: skip
     spec = ModelSpec("one_curve", family, lik, priors, ["curve"], dose_range(np.zeros(len(y), "int64"), log_conc, 1),

@@ -18,20 +18,46 @@ AUTO_MIN_POINTS = 50
 _FORMS = ("centered", "noncentered", "shared")
 
 
+def effective_measurements(prepared: GroupedDoseResponse) -> np.ndarray:
+    """Each group's number of measurements as the pooling rule counts them: its rows, or for a binomial response
+    (``prepared.trials`` set) its trials weighted by the information each carries about the curve.
+
+    A Bernoulli trial at probability ``p`` carries Fisher information ``p (1 - p)`` about the logit, at most 0.25 (at
+    ``p = 0.5``), where a measurement of a curve with noise of 1 on the same scale carries 1: a row of ``n`` trials
+    counts as ``n p (1 - p)`` measurements, with ``p`` each (group, dose) cell's empirical proportion ``(Y + 0.5) /
+    (N + 1)`` (summed successes ``Y`` of ``N`` trials). Cells at 0 or ``N`` of ``N`` count little: they tell where the
+    curve lies beyond, not where it is. Shared control rows are left out.
+    """
+    keep = ~prepared.shared_control
+    n_groups = len(prepared.groups)
+    if prepared.trials is None:
+        return np.bincount(prepared.group_idx[keep], minlength=n_groups).astype(float)
+    import pandas as pd
+
+    cells = pd.DataFrame({"g": prepared.group_idx[keep], "x": prepared.log_conc[keep],
+                          "y": np.asarray(prepared.response, dtype=float)[keep],
+                          "n": np.asarray(prepared.trials, dtype=float)[keep]})  # fmt: skip
+    cells = cells.groupby(["g", "x"], sort=True)[["y", "n"]].sum().reset_index()
+    p = (cells["y"] + 0.5) / (cells["n"] + 1.0)
+    info = (cells["n"] * p * (1 - p)).to_numpy()
+    return np.bincount(cells["g"].to_numpy(), weights=info, minlength=n_groups)
+
+
 def auto_parameterization(prepared: GroupedDoseResponse) -> str:
     """The rule behind ``parameterization="auto"``: ``"centered"`` when the data pin every curve down and the
     spreads between groups are well informed (at least :data:`AUTO_MIN_GROUPS` groups, each with at least
-    :data:`AUTO_MIN_POINTS` measurements; for a binomial response, trials), otherwise ``"noncentered"``.
+    :data:`AUTO_MIN_POINTS` measurements; for a binomial response, trials weighted by their information,
+    :func:`effective_measurements`), otherwise ``"noncentered"``.
 
     Why: with few measurements per group, or few groups to learn a spread from, the posterior of a group value and
     its population spread forms a funnel that centred effects cannot traverse (divergences); non-centred effects
     remove it. With many data-rich groups the data fix each curve and the centred form needs fewer leapfrog steps.
     The hierarchical recipe measures both cases (section 2). A binomial row of 300 trials pins its curve down as well
-    as many measurements do, so with trials the rule counts trials, not rows.
+    as many measurements do, so with trials the rule counts trials, but each at its information about the logit,
+    ``p (1 - p)`` (at most a quarter of a measurement's): 300 trials at ``p = 0.5`` count as 75 measurements, at
+    ``p = 0.05`` as 14.
     """
-    keep = ~prepared.shared_control
-    weights = None if prepared.trials is None else np.asarray(prepared.trials, dtype=float)[keep]
-    counts = np.bincount(prepared.group_idx[keep], weights=weights, minlength=len(prepared.groups))
+    counts = effective_measurements(prepared)
     if len(prepared.groups) >= AUTO_MIN_GROUPS and counts.min() >= AUTO_MIN_POINTS:
         return "centered"
     return "noncentered"

@@ -49,12 +49,19 @@ def _noise(model) -> dict:
 
 
 def _measurement_parts(m):
-    """Each measurement's likelihood, mean, noise and trials in an aggregated model, from its row's cell."""
+    """Each measurement's likelihood, mean, noise and trials in an aggregated model, from its row's cell, and the
+    mean's logit for a link-scale curve (which the model's binomial reads, see ``observe``), else None."""
     spec = model_spec(m)
     c = m["measurement_cell"]
-    mu = _group_curve(m, m["cell_log_conc"][c], m["cell_group_idx"][c])
+    log_conc, g = m["cell_log_conc"][c], m["cell_group_idx"][c]
+    mu = _group_curve(m, log_conc, g)
+    eta = None
+    if spec.link_curve:
+        params = {name: value[g] for name, value in _natural(m, spec).items()}
+        params.update({lv: v[g] for lv, v in _on_scale(m, spec).items()})
+        eta = spec.family.curve(log_conc, params)
     trials = m["measurement_trials"] if "measurement_trials" in m.named_vars else None
-    return spec.likelihood, mu, _noise(m), trials
+    return spec.likelihood, mu, _noise(m), trials, eta
 
 
 def _clone(model):
@@ -108,8 +115,8 @@ def log_likelihood(model, idata, *, extend: bool = True):
     elif "measurement_cell" in model.named_vars:
         m = _without_potentials(_clone(model))
         with m:
-            lik, mu, noise, trials = _measurement_parts(m)
-            pm.Deterministic("response", pm.logp(observation(lik, mu, noise, trials), m["measurement_y"]))
+            lik, mu, noise, trials, eta = _measurement_parts(m)
+            pm.Deterministic("response", pm.logp(observation(lik, mu, noise, trials, eta=eta), m["measurement_y"]))
             pp = pm.sample_posterior_predictive(idata, var_names=["response"], progressbar=False)
         ll = pp.posterior_predictive[["response"]]
         ll = ll.rename({ll["response"].dims[-1]: "measurement"})
@@ -140,8 +147,8 @@ def posterior_predictive(model, idata, *, seed=None, extend: bool = True):
     elif "measurement_cell" in model.named_vars:
         m = _without_potentials(_clone(model))
         with m:
-            lik, mu, noise, trials = _measurement_parts(m)
-            observe(lik, "response", mu, noise, None, trials=trials)
+            lik, mu, noise, trials, eta = _measurement_parts(m)
+            observe(lik, "response", mu, noise, None, trials=trials, eta=eta)
             pp = pm.sample_posterior_predictive(idata, var_names=["response"], random_seed=seed, progressbar=False)
     else:
         raise ValueError("posterior_predictive needs a model from the dose-response builders without batch_size")

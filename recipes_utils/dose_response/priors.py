@@ -304,23 +304,66 @@ def as_dose_response_priors(priors) -> DoseResponsePriors:
     )
 
 
+#: Caps on the level priors of bounded responses (on their logit or log scale): a level's population mean's sd, and
+#: the spreads between groups and between plates (see :func:`level_scales`).
+LOGIT_LEVEL_SD = 2.5
+LINK_SPREAD_SD = 1.0
+
+
+def level_scales(link: str, R: float) -> dict:
+    """The scales of the level priors on a levels' scale whose data range is ``R``: ``mu_sd`` (a level's population
+    mean, one curve's value), ``sd`` (its spread between groups) and ``plate_sd``.
+
+    Identity (Normal, Student-t): ``R``, ``R / 2``, ``R / 2``, the 4PL rule (:data:`DEFAULT_PRIOR_RULE`).
+
+    Logit (binomial, Beta): ``min(R, 2.5)``, ``min(R / 2, 1)``, ``min(R / 2, 1)``. ``R`` is the range of the cells'
+    empirical logits, which for cells at 0 of ``N`` or ``N`` of ``N`` is about ``2 log(2N + 1)``: it grows with the
+    trials, and with the uncapped rule (``Normal(0, 11.5)`` at 160 trials per cell) 69% of a level's prior lay below
+    0.01 or above 0.99. ``Normal(c, 2.5)`` (rstanarm's scale for logistic coefficients) puts 94% of a level within
+    ``c +- 4.7`` on the logit scale: for ``c = 0`` 93% of the prior on the probability lies between 0.01 and 0.99
+    and 76% between 0.05 and 0.95. A spread of ``HalfNormal(1)`` lets groups (or plates) differ from the population
+    by up to about 2 on the logit scale (94% of it lies below 1.9: odds ratios up to 7).
+
+    Log (counts): ``min(R, max(R / 2, 2.5))``, ``min(R / 2, 1)``, ``min(R / 2, 1)``. ``R`` is the range of the cells'
+    log mean counts, a real range (counts of 0 enter as ``log(0.5 / n)``), but ``Normal(c, R)`` on the log scale
+    spreads a level over ``exp(c +- 1.88 R)``: for counts from 0 to 200 from ``1e-6`` to ``1e6`` times the middle.
+    With ``R / 2`` the data's whole log range lies within one sd of ``c``, and the floor of 2.5 keeps at least a
+    factor of 110 (``exp(4.7)``) on either side of ``exp(c)`` at 94%; groups and plates differ by a factor of about
+    7 or less (``exp(1.9)``).
+    """
+    if link == "identity":
+        return {"mu_sd": R, "sd": R / 2, "plate_sd": R / 2}
+    if link == "logit":
+        mu_sd = min(R, LOGIT_LEVEL_SD)
+    elif link == "log":
+        mu_sd = min(R, max(R / 2, LOGIT_LEVEL_SD))
+    else:
+        raise ValueError(f"link must be 'identity', 'logit' or 'log', got {link!r}")
+    spread = min(R / 2, LINK_SPREAD_SD)
+    return {"mu_sd": mu_sd, "sd": spread, "plate_sd": spread}
+
+
 def family_priors(family, lik, group_idx, log_conc, y, trials=None) -> DoseResponsePriors:
     """The default priors of a model, scaled from its rows (arrays as :func:`prepare_grouped` makes them).
 
     Levels: ``Normal(c, R)`` population mean, ``HalfNormal(R / 2)`` spread, where ``c`` and ``R`` are the midpoint
     and range of the response on the levels' scale: the rows' values (Normal, Student-t; :data:`DEFAULT_PRIOR_RULE`),
     or each (group, dose) cell's empirical logit or log (:func:`~recipes_utils.dose_response.likelihoods.
-    empirical_levels`). The location ``Normal(m, w / 2)``, spread ``HalfNormal(w / 2)`` (``m``, ``w``: midpoint and
-    width of the tested log doses); the shapes as :func:`~recipes_utils.dose_response.families.family_prior_rule`
+    empirical_levels`), with the scales capped on those scales (:func:`level_scales`: under a logit ``Normal(c,
+    min(R, 2.5))`` and ``HalfNormal(min(R / 2, 1))``, so that for ``c = 0`` 93% of a level's prior probability lies
+    between 0.01 and 0.99). The location ``Normal(m, w / 2)``, spread ``HalfNormal(w / 2)`` (``m``, ``w``: midpoint
+    and width of the tested log doses); the shapes as :func:`~recipes_utils.dose_response.families.family_prior_rule`
     lists them; bc5's ``log_span ~ Normal(log R, 1)``, spread ``HalfNormal(0.5)``. Noise: ``sigma ~ HalfNormal(sd of
-    the response)``; ``dispersion ~ HalfNormal(1)``; plates ``HalfNormal(R / 2)``. For the 4PL with Normal noise these
-    are exactly :func:`default_priors`'s numbers.
+    the response)``; ``dispersion ~ HalfNormal(1)``; plates ``HalfNormal(R / 2)`` (logit, log: ``min(R / 2, 1)``).
+    For the 4PL with Normal noise these are exactly :func:`default_priors`'s numbers.
     """
     from recipes_utils.dose_response.likelihoods import empirical_levels
 
     levels = empirical_levels(lik, group_idx, log_conc, y, trials)
     k = _scales(log_conc, levels)
-    params = {lik.level_name(level): ParameterPrior(k["c"], k["R"], k["R"] / 2) for level in family.free_levels}
+    scale = level_scales(lik.link, k["R"])
+    params = {lik.level_name(level): ParameterPrior(k["c"], scale["mu_sd"], scale["sd"]) for level in
+              family.free_levels}  # fmt: skip
     if family.direction:  # bc5: the size of the drop (or rise) from top to bottom, on the levels' scale
         params["log_span"] = ParameterPrior(float(np.log(k["R"])), 1.0, 0.5)
     params[family.location] = ParameterPrior(k["m"], k["w"] / 2, k["w"] / 2)
@@ -331,7 +374,7 @@ def family_priors(family, lik, group_idx, log_conc, y, trials=None) -> DoseRespo
     identity = lik.link == "identity"
     return DoseResponsePriors(
         params, sigma=k["s"] if identity else None,
-        dispersion=1.0 if lik.name in ("negative_binomial", "beta") else None, plate_sd=k["R"] / 2,
+        dispersion=1.0 if lik.name in ("negative_binomial", "beta") else None, plate_sd=scale["plate_sd"],
     )  # fmt: skip
 
 

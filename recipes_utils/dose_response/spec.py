@@ -117,14 +117,23 @@ def check_identifiable(family: CurveFamily, log_conc, what: str) -> None:
 
 
 def check_zero_level(family: CurveFamily, lik: ResponseFamily, log_conc, y) -> None:
-    """Refuse ll3 with its control level fixed at 0 (rising data) where the likelihood cannot have a mean of 0 at the
-    untreated controls: binomial or count controls with successes or counts above 0, any Beta control."""
-    if family.zero_level != "top" or lik.link == "identity":
+    """Refuse ll3 where the likelihood cannot have the mean of 0 that it fixes: under Beta always (a Beta mean lies
+    strictly inside (0, 1), so neither a rising curve's control level nor a falling one's high-dose limit can be 0);
+    on rising data (control level 0) binomial or count controls with successes or counts above 0."""
+    if family.zero_level is None or lik.link == "identity":
+        return
+    if lik.name == "beta":
+        which = "control level (rising data)" if family.zero_level == "top" else "high-dose limit (falling data)"
+        raise ValueError(
+            f"curve='ll3' fixes the {which} at 0, but under likelihood='beta' the mean is a proportion strictly "
+            "inside (0, 1) and can never be 0. Use curve='ll4', whose lower limit is estimated (and stays above 0)"
+        )
+    if family.zero_level != "top":
         return
     control = np.isneginf(np.asarray(log_conc, dtype=float))
-    bad = control & (np.asarray(y, dtype=float) > 0) if lik.counts else control
+    bad = control & (np.asarray(y, dtype=float) > 0)
     if bad.any():
-        what = "successes" if lik.needs_trials else "counts" if lik.counts else "proportions (never 0 under Beta)"
+        what = "successes" if lik.needs_trials else "counts"
         raise ValueError(
             f"curve='ll3' on rising data fixes the control level at 0, but {int(bad.sum())} untreated control row(s) "
             f"have {what} above 0: under likelihood={lik.name!r} that level is impossible. Use curve='ll4', whose top "

@@ -48,12 +48,14 @@ def prepare_grouped(
     ``acidiq`` marks them ``pct == 999``): those rows must have concentration 0 and belong to no curve.
     ``trials`` names a column of numbers of trials, of which the response counts the successes (a binomial
     response): it is read as numbers here (its values are checked by the likelihood), and the response is then
-    constant when the proportions are.
+    constant when the proportions are. With ``trials``, a boolean response (one yes/no per row) is read as 0/1
+    successes.
 
     Raises
     ------
     TypeError
-        ``data`` is not a DataFrame, or the response is boolean (yes/no data need a binomial model).
+        ``data`` is not a DataFrame, or the response is boolean without ``trials`` (yes/no data need a binomial
+        model: trials a column of 1s).
     ValueError
         A missing or repeated column, a non-numeric or missing value, a negative (or, without ``zero_is_control``,
         zero) concentration, a group with fewer than ``min_points`` rows (a 4PL curve has 4 parameters), shared
@@ -76,7 +78,7 @@ def prepare_grouped(
         shared = (data[group] == shared_controls).to_numpy()
         if not shared.any():
             raise ValueError(f"shared_controls={shared_controls!r}: no row of column {group!r} has that label")
-    y = _read_response(data, response)
+    y = _read_response(data, response, boolean_ok=trials is not None)
     log_conc = _read_dose(data, concentration, log_concentration, zero_is_control, shared, shared_controls)[1]
     dosed_values = np.unique(log_conc[np.isfinite(log_conc)])
     if len(dosed_values) == 0:
@@ -156,11 +158,20 @@ def _numeric(data: pd.DataFrame, col) -> np.ndarray:
     return values
 
 
-def _read_response(data: pd.DataFrame, response) -> np.ndarray:
-    if pd.api.types.is_bool_dtype(data[response]) or pd.api.types.infer_dtype(data[response], skipna=True) == "boolean":
-        raise TypeError(
-            f"column {response!r} is boolean: a yes/no response needs a binomial model, not the 4PL with Normal noise"
-        )
+def _is_boolean(column: pd.Series) -> bool:
+    return pd.api.types.is_bool_dtype(column) or pd.api.types.infer_dtype(column, skipna=True) == "boolean"
+
+
+def _read_response(data: pd.DataFrame, response, boolean_ok: bool = False) -> np.ndarray:
+    """The response column as floats; a boolean column (yes/no) is refused, or with ``boolean_ok`` (a binomial
+    response, whose trials are given) read as 0/1 successes."""
+    if _is_boolean(data[response]):
+        if not boolean_ok:
+            raise TypeError(
+                f"column {response!r} is boolean: a yes/no response needs a binomial model (likelihood='binomial' "
+                "with trials= naming a column of 1s, each row one trial), or cast it to 0/1 (.astype(int))"
+            )
+        return _numeric(data.assign(**{response: data[response].map({True: 1.0, False: 0.0})}), response)
     y = _numeric(data, response)
     if not np.isfinite(y).all():
         raise ValueError(f"column {response!r} has infinite values")
