@@ -18,6 +18,8 @@ benchmarks/results/approximations.csv.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import time
 import traceback
 import warnings
@@ -45,12 +47,41 @@ def fit(method: str, model, n_obs: int, seed: int = 1):  # -> MethodFit
                       group_dim="group")  # fmt: skip
 
 
+class TimeLimit(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def time_limit(seconds):
+    """Raise TimeLimit in the main thread after ``seconds`` (None: no limit)."""
+    if not seconds:
+        yield
+        return
+
+    def stop(signum, frame):
+        raise TimeLimit(f"stopped after {seconds:,} s (--max-seconds)")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="3000:30,40000:300,400000:3000")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--fullrank-max", type=int, default=200, help="most parameters for full-rank ADVI")
     parser.add_argument("--out", type=Path, default=RESULTS / "approximations.csv")
+    parser.add_argument(
+        "--max-seconds",
+        type=int,
+        default=None,
+        help="stop a fit after this many seconds and record it as stopped (Unix: SIGALRM)",
+    )
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     methods = args.methods.split(",")
@@ -79,7 +110,8 @@ def main(argv=None):
                 continue
             start = time.perf_counter()
             try:
-                result = fit(method, model, n_obs)
+                with time_limit(args.max_seconds):
+                    result = fit(method, model, n_obs)
             except Exception as e:  # noqa: BLE001  (record any failure and go on: the table says which, where, how)
                 row.update(seconds=time.perf_counter() - start, note=f"failed: {type(e).__name__}: {str(e)[:200]}")
                 traceback.print_exc()
