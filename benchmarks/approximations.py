@@ -113,7 +113,15 @@ def main(argv=None):
                 with time_limit(args.max_seconds):
                     result = fit(method, model, n_obs)
             except Exception as e:  # noqa: BLE001  (record any failure and go on: the table says which, where, how)
-                row.update(seconds=time.perf_counter() - start, note=f"failed: {type(e).__name__}: {str(e)[:200]}")
+                seconds = time.perf_counter() - start
+                # the time limit can land inside compiled code whose caller (better_optimize) swallows it: by the clock
+                stopped = args.max_seconds and seconds >= args.max_seconds
+                note = (
+                    f"stopped after {args.max_seconds:,} s (--max-seconds)"
+                    if stopped
+                    else f"failed: {type(e).__name__}"
+                )
+                row.update(seconds=seconds, note=note if stopped else f"{note}: {str(e)[:200]}")
                 traceback.print_exc()
                 rows.append(row)
                 write()
