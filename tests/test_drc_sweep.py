@@ -1,8 +1,8 @@
-"""The drc sweep's smoke version (benchmarks/drc_sweep.py --smoke): a new user's path on data the recipes do not use.
+"""The drc sweep (benchmarks/drc_sweep.py): every dose-response data set of drc, with its stored results' schema.
 
-Default priors, the documented parameterisation rule and nutpie, on a two-curve set (S.alba: one curve per group is
-the recommended fit, the two-group hierarchy is reported beside it) and a multi-curve set with shared controls
-(acidiq). The full sweep over every set is run by hand; its table is in the README.
+The sweep's list must cover every drc data set but the event-time sets and the competition experiment; its smoke
+version (a one-curve binomial comparison and a hierarchy with shared controls) must run end to end; the committed
+CSV's latest run must have one row per curve of every set in the list, with the columns the benchmarks page reads.
 """
 
 import importlib.util
@@ -10,9 +10,20 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-SWEEP = Path(__file__).resolve().parents[1] / "benchmarks" / "drc_sweep.py"
+REPO = Path(__file__).resolve().parents[1]
+SWEEP = REPO / "benchmarks" / "drc_sweep.py"
+CSV = REPO / "benchmarks" / "results" / "drc_sweep.csv"
+EXCLUDED = {"chickweed", "chickweed0", "germination", "RScompetition"}  # event times, and the competition experiment
+COLUMNS = [
+    "data set", "likelihood", "fit", "curve", "curves", "families", "family", "weight", "loo_reliable", "high_k",
+    "refitted", "failed_families", "divergences", "target_accept", "max_rhat", "min_ess_bulk", "min_ess_tail",
+    "ec10", "ec10_low", "ec10_high", "ml_ec10", "ml_ec10_inside", "ec10_flag",
+    "ec50", "ec50_low", "ec50_high", "ml_ec50", "ml_ec50_inside", "ec50_flag",
+    "dose_min", "dose_max", "seconds", "draws", "date", "machine", "commit",
+]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +36,26 @@ def drc_sweep():
     del sys.modules["drc_sweep"]
 
 
-def test_every_drc_data_set_is_swept_or_left_out_with_a_reason(drc_sweep):
-    on_disk = {p.name.removesuffix(".csv") for p in (SWEEP.parents[1] / "data" / "drc").glob("*.csv")}
-    assert on_disk, "no drc data found"
-    assert set(drc_sweep.SETS).isdisjoint(drc_sweep.LEFT_OUT)
-    assert on_disk == set(drc_sweep.SETS) | set(drc_sweep.LEFT_OUT), "a drc data set is neither swept nor left out"
+def test_the_sweep_covers_every_drc_set_but_event_times_and_the_competition_experiment(drc_sweep):
+    on_disk = {p.name.removesuffix(".csv") for p in (REPO / "data" / "drc").glob("*.csv")}
+    assert len(on_disk) == 33, "drc ships 33 data sets"
+    assert set(drc_sweep.LEFT_OUT) == EXCLUDED, "only the event-time sets and the competition experiment stay out"
+    assert set(drc_sweep.SETS) == on_disk - EXCLUDED
     assert all(reason.strip() for reason in drc_sweep.LEFT_OUT.values())
+    likelihoods = {spec.likelihood for spec in drc_sweep.SETS.values()}
+    assert {"normal", "binomial", "negative_binomial"} <= likelihoods
+    assert all(spec.trials for spec in drc_sweep.SETS.values() if spec.likelihood == "binomial")
+    assert {n for n, spec in drc_sweep.SETS.items() if "bc5" in spec.families} == {"lettuce", "leaflength"}
+
+
+def test_every_set_reads_into_a_tidy_table(drc_sweep):
+    for name, spec in drc_sweep.SETS.items():
+        data = drc_sweep.tidy(name, spec)
+        assert {"concentration", "response", "group"} <= set(data.columns), name
+        assert data["response"].notna().all() and (data["concentration"] >= 0).all(), name
+        if spec.trials:
+            assert (data["response"] <= data["trials"]).all(), name
+        assert (data["group"] != "control").sum() > 0, name
 
 
 def test_unknown_data_set_is_refused(drc_sweep, tmp_path):
@@ -38,42 +63,55 @@ def test_unknown_data_set_is_refused(drc_sweep, tmp_path):
         drc_sweep.main(["--smoke", "--sets", "ryegras", "--out", str(tmp_path / "x.csv")])
 
 
-def test_smoke_sweep_fits_cleanly_and_agrees_with_least_squares(drc_sweep, tmp_path):
+def test_smoke_sweep_runs_end_to_end(drc_sweep, tmp_path):
     out = tmp_path / "sweep.csv"
     df = drc_sweep.main(["--smoke", "--out", str(out)])
-    assert out.exists()
+    stored = pd.read_csv(out)
+    assert len(stored) == len(df) and {"date", "machine", "commit"} <= set(stored.columns)
     assert set(df["data set"]) == set(drc_sweep.SMOKE_SETS)
-    assert np.all(df["ec50_low"] < df["ec50_median"]) and np.all(df["ec50_median"] < df["ec50_high"])
-    recommended = df[~df["fit"].str.contains("not recommended")]
-    # S.alba: one row per herbicide from the single-curve fits; acidiq: one per mixture from the hierarchy.
-    assert set(recommended.loc[recommended["data set"] == "S.alba", "fit"]) == {"single curve per group"}
-    assert len(recommended[recommended["data set"] == "S.alba"]) == 2
-    assert set(recommended.loc[recommended["data set"] == "acidiq", "fit"]) == {"hierarchical"}
-    assert (recommended["divergences"] == 0).all(), recommended[["data set", "curve", "divergences"]]
-    assert (recommended["max_rhat"] <= 1.05).all(), recommended[["data set", "curve", "max_rhat"]]
-    assert recommended["lsq_inside"].all(), recommended[["data set", "curve", "ec50_low", "lsq_ec50", "ec50_high"]]
+    assert set(df.loc[df["data set"] == "mecter", "fit"]) == {"hierarchical"}
+    assert len(df[df["data set"] == "mecter"]) == 5  # one row per curve; the shared controls are no curve
+    fitted = df[df["family"] != "none"]
+    assert len(fitted) == len(df), df.loc[df["family"] == "none", ["data set", "failed_families"]]
+    assert fitted["family"].isin(drc_sweep.MONOTONE).all()
+    for x in (10, 50):
+        assert (fitted[f"ec{x}_low"] <= fitted[f"ec{x}"]).all() and (fitted[f"ec{x}"] <= fitted[f"ec{x}_high"]).all()
+    assert (fitted["divergences"] == 0).all()  # fit_curves' check refuses a fit with any left
 
 
-def test_readme_table_has_one_row_per_fit(drc_sweep):
-    import pandas as pd
-
+def test_markdown_table_has_one_row_per_set_and_fit(drc_sweep):
     df = pd.DataFrame({
-        "data set": ["a", "a", "b"], "fit": ["hierarchical", "hierarchical", "single curve"], "curve": [1, 2, "all"],
-        "divergences": [0, 0, 3], "max_rhat": [1.004, 1.004, 1.02], "min_ess_bulk": [900.0, 900.0, 300.0],
-        "lsq_inside": [True, False, True], "lsq_in_dose_range": [True, False, True], "target_accept": [0.95, 0.95, 0.99],
+        "data set": ["a", "a", "b"], "likelihood": "normal", "fit": ["hierarchical", "hierarchical", "one curve"],
+        "curve": ["1", "2", "all"], "family": ["ll4", "ll4", "w1"], "divergences": [0, 0, 0],
+        "max_rhat": [1.001, 1.004, 1.002], "min_ess_bulk": [900.0, 800.0, 1200.0],
+        "ml_ec10_inside": [True, False, True], "ml_ec50_inside": [True, True, True],
     })  # fmt: skip
     rows = drc_sweep.markdown_table(df).splitlines()[2:]
     assert rows == [
-        "| a | hierarchical | 2 | 0 | 1.004 | 900 | 1 of 2 | 1 of 2 |",
-        "| b | single curve (target 0.99) | 1 | 3 | 1.020 | 300 | 1 of 1 | 1 of 1 |",
+        "| a | normal | hierarchical | 2 | ll4 | 0 | 1.004 | 800 | 1 of 2 | 2 of 2 |",
+        "| b | normal | one curve | 1 | w1 | 0 | 1.002 | 1200 | 1 of 1 | 1 of 1 |",
     ]
 
 
-def test_least_squares_reference_is_nan_where_a_curve_has_none(drc_sweep):
-    conc = np.array([0.5, 1.0, 2.0, 4.0, 8.0, 16.0] * 2)
-    resp = 1.0 + 9.0 / (1.0 + (conc / 3.0) ** 2) + np.tile([0.05, -0.05], 6)
-    assert drc_sweep.lsq_ec50(conc, resp) == pytest.approx(3.0, rel=0.05)
-    # one dose (a group the hierarchical fit carries through its prior): least squares has no curve, so no reference
-    assert np.isnan(drc_sweep.lsq_ec50(np.full(6, 2.0), resp[:6]))
-    with pytest.raises(ValueError, match="response"):  # bad data is an error, not a missing reference
-        drc_sweep.lsq_ec50(conc, np.where(np.arange(12) == 3, np.nan, resp))
+def test_stored_sweep_has_one_row_per_curve_of_every_set(drc_sweep):
+    from recipes_utils.measurements import latest_rows
+
+    rows = pd.read_csv(CSV, keep_default_na=False, na_values=[""])
+    assert "family" in rows, "the stored CSV has no run of the families sweep: run benchmarks/drc_sweep.py"
+    # the latest row of each curve (rows of the 4PL-only sweep before it have no family)
+    latest = latest_rows(rows[rows["family"].notna()], ("data set", "fit", "curve"))
+    missing = [c for c in COLUMNS if c not in latest.columns]
+    assert not missing, f"columns missing from drc_sweep.csv: {missing}"
+    assert set(latest["data set"]) == set(drc_sweep.SETS), "the latest run does not cover every set"
+    per_set = latest.groupby("data set")["fit"].agg(lambda f: set(f))
+    assert all(len(fits) == 1 for fits in per_set), "one kind of fit per data set"
+    likelihood = latest.groupby("data set")["likelihood"].agg(set)
+    assert all(likelihood[n] == {spec.likelihood} for n, spec in drc_sweep.SETS.items()), "a set's stored likelihood"
+    fitted = latest[latest["family"] != "none"]
+    chosen = zip(fitted["data set"], fitted["family"])
+    assert all(family in drc_sweep.SETS[name].families for name, family in chosen), "a family not among the candidates"
+    assert fitted["weight"].between(0, 1).all()
+    assert (fitted["max_rhat"] >= 1 - 1e-9).all() and (fitted["min_ess_bulk"] > 0).all()
+    for x in (10, 50):
+        finite = np.isfinite(fitted[f"ec{x}_high"])
+        assert (fitted.loc[finite, f"ec{x}_low"] <= fitted.loc[finite, f"ec{x}_high"]).all()
