@@ -19,8 +19,11 @@ dose_response
     ``hierarchical_four_pl``, ``default_priors``, ``predict_curves``, ``interval_coverage`` (its ``__init__`` lists
     every file).
 inference
-    Fitting as the recipes do it: ``sample_nuts`` (nutpie), ``sample_numpyro`` (JAX), ``fit_advi``, ``show_progress``
-    (``RECIPES_PROGRESS``).
+    Fitting as the recipes do it: ``sample_nuts`` (nutpie), ``sample_numpyro`` (JAX), ``fit_advi`` (from ``advi``),
+    ``show_progress`` (``RECIPES_PROGRESS``).
+advi
+    ADVI with a checked stop: ``fit_advi`` and what it returns (``AdviFit``), iterate averaging (``IterateAverage``),
+    ``quiet_pymc``.
 compile_cache
     ``cacheable_compiles``: a ``with`` block in which PyTensor's Numba disk cache finds a model again in the next
     process.
@@ -46,6 +49,9 @@ The book's machinery: how the recipes are run
 ---------------------------------------------
 runner
     ``make run``: executes every notebook, reports progress, renders ``build/index.html``.
+run_progress
+    What ``make run`` shows while it works: ``Progress`` (a line per recipe, a bar on a terminal),
+    ``stored_run_time``, ``format_run_time``.
 book
     ``headline``: a recipe's key figure with its tolerance, collected by the runner for the book.
 reproduce
@@ -55,6 +61,8 @@ scaffold
 measurements
     Benchmark rows with their date, machine and commit (``append_rows``); ``make benchmarks-page`` writes
     ``docs/benchmarks.md`` from them (``render_page``).
+benchmark_registry
+    The benchmarks on that page: ``BENCHMARKS`` (each CSV's script, settings and columns, or its summary).
 
 Importing the package changes no global configuration (PyTensor flags, matplotlib, warnings).
 """
@@ -68,6 +76,7 @@ STATISTICS = (
     "models",
     "dose_response",
     "inference",
+    "advi",
     "compile_cache",
     "nutpie_cache",
     "diagnostics",
@@ -79,4 +88,13 @@ STATISTICS = (
 )
 
 #: The modules that run the recipes as a book (``__main__`` is the command line of ``scaffold``).
-MACHINERY = ("runner", "book", "reproduce", "scaffold", "measurements", "__main__")
+MACHINERY = (
+    "runner",
+    "run_progress",
+    "book",
+    "reproduce",
+    "scaffold",
+    "measurements",
+    "benchmark_registry",
+    "__main__",
+)

@@ -19,13 +19,13 @@ README's "Where to start" table are rewritten (:func:`record_run_time`), so the 
 
 Kernels run with ``RECIPES_PROGRESS=0``: progress bars are for people watching a fit, never for stored outputs.
 
-While it works the runner says what it is doing (:class:`Progress`, on stdout). It prints a line when each recipe
-starts and one when it ends: done of total, its wall time, its last stored full-scale run time, the time since the
-start. With a terminal attached a progress bar shows the recipes done and those running; without one (a log, CI) a
-line a minute names what is still running. The book's path comes last. Only the main process writes these lines, so
-two notebooks at a time do not interleave them. The runner reads each kernel's stderr (:func:`relay_kernel_stderr`):
-it drops ipykernel's warning that the kernel talks over TCP without encryption (a local kernel, on localhost) and
-passes anything else on, prefixed with the notebook's name.
+While it works the runner says what it is doing (:class:`Progress`, from :mod:`recipes_utils.run_progress`, on
+stdout). It prints a line when each recipe starts and one when it ends: done of total, its wall time, its last stored
+full-scale run time, the time since the start. With a terminal attached a progress bar shows the recipes done and those
+running; without one (a log, CI) a line a minute names what is still running. The book's path comes last. Only the
+main process writes these lines, so two notebooks at a time do not interleave them. The runner reads each kernel's
+stderr (:func:`relay_kernel_stderr`): it drops ipykernel's warning that the kernel talks over TCP without encryption (a
+local kernel, on localhost) and passes anything else on, prefixed with the notebook's name.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self, TextIO
+from typing import TextIO
 
 import nbformat
 from nbclient import NotebookClient
@@ -56,13 +56,13 @@ from recipes_utils import book, config
 from recipes_utils.config import REPO
 from recipes_utils.inference import PROGRESS_ENV
 
+# What the runner shows while it works, re-exported: every name importable from here before it had its own module
+from recipes_utils.run_progress import HEARTBEAT_S, Progress, _Ticker, format_run_time, stored_run_time  # noqa: F401
+
 #: The line ipykernel logs on its stderr at start-up when it listens on TCP without CurveZMQ keys, as every local
 #: kernel nbclient starts does ("[IPKernelApp] WARNING | Kernel is running over TCP without encryption. ..."): true
 #: of a kernel on localhost, and nothing a reader of ``make run`` can act on, so the runner drops it.
 KERNEL_TCP_WARNING = "Kernel is running over TCP without encryption"
-
-#: Seconds between the "still running" lines when no terminal is attached (a bar shows it live otherwise).
-HEARTBEAT_S = 60.0
 
 
 @dataclass
@@ -221,13 +221,6 @@ def execute_notebook(
 _RUN_TIME = re.compile(r"Run time: [^·\n]*?(?=\s*(?:·|\n|$))")
 
 
-def format_run_time(seconds: float) -> str:
-    """``24 s``, ``4.7 min``: how run times read in headers and the README."""
-    if not seconds >= 0:
-        raise ValueError(f"seconds must be >= 0, got {seconds}")
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
-
-
 def run_time_phrase(seconds: float) -> str:
     return f"Run time: {format_run_time(seconds)} on 2 cores"
 
@@ -355,160 +348,6 @@ def format_table(results: list[Result]) -> str:
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(headers)]
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
     return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
-
-
-def stored_run_time(path: Path) -> float:
-    """The notebook's last stored full-scale wall time (``recipe.run_time_s``), 0 when it has none."""
-    try:
-        return float(nbformat.read(path, as_version=4).metadata.get("recipe", {}).get("run_time_s", 0.0))
-    except (OSError, ValueError, TypeError):
-        return 0.0
-
-
-class Progress:
-    """What the runner shows while it works, on ``stream`` (stdout): one writer, so parallel runs stay readable.
-
-    :meth:`started` and :meth:`finished` print a line per recipe; :meth:`cell` records how far a running one is;
-    :meth:`tick` (called about once a second) refreshes the bar, or without one prints a "still running" line every
-    ``heartbeat_s`` seconds. ``bar``: a tqdm bar of the recipes done, with those running after it (default: when
-    ``stream`` is a terminal). Each recipe's time is shown against its last stored full-scale run
-    (:func:`stored_run_time`). Safe to call from several threads.
-    """
-
-    def __init__(
-        self,
-        paths: list[Path],
-        *,
-        scale: str,
-        jobs: int = 1,
-        stream: TextIO | None = None,
-        bar: bool | None = None,
-        heartbeat_s: float = HEARTBEAT_S,
-    ):
-        self.stream = stream if stream is not None else sys.stdout
-        self.total = len(paths)
-        self.done = 0
-        self.stored = {Path(p): stored_run_time(p) for p in paths}
-        self.running: dict[Path, dict] = {}
-        self.heartbeat_s = heartbeat_s
-        self.start = self.last_beat = time.perf_counter()
-        self.lock = threading.RLock()
-        if bar is None:
-            bar = self.stream.isatty()
-        at_a_time = min(jobs, self.total)
-        stored = sum(self.stored.values())
-        how = f", {at_a_time} at a time" if at_a_time > 1 else ", one after another" if self.total > 1 else ""
-        self.write(
-            f"Executing {self.total} notebook{'s' if self.total != 1 else ''} at {scale} scale{how}"
-            + (f"; their last stored full-scale runs took {format_run_time(stored)} in all." if stored else ".")
-        )
-        self.bar = None
-        if bar:
-            self.bar = tqdm(
-                total=self.total,
-                file=self.stream,
-                unit="recipe",
-                bar_format="{n_fmt}/{total_fmt} recipes |{bar:20}| {elapsed}{postfix}",
-                dynamic_ncols=True,
-            )
-
-    def write(self, line: str) -> None:
-        with self.lock:
-            if getattr(self, "bar", None) is not None:
-                self.bar.write(line, file=self.stream)
-            else:
-                print(line, file=self.stream, flush=True)
-
-    def _against_stored(self, path: Path, seconds: float) -> str:
-        stored = self.stored.get(path, 0.0)
-        return f"{format_run_time(seconds)} of {format_run_time(stored)}" if stored else format_run_time(seconds)
-
-    def _stored_note(self, path: Path) -> str:
-        stored = self.stored.get(path, 0.0)
-        return f"last stored full-scale run {format_run_time(stored)}" if stored else "no stored run time"
-
-    def started(self, path: Path) -> None:
-        path = Path(path)
-        with self.lock:
-            self.running[path] = {"start": time.perf_counter(), "cells": 0, "of": None}
-            self.write(f"start     {path.name} ({self._stored_note(path)})")
-            self._refresh()
-
-    def cell(self, path: Path, done: int, total: int) -> None:
-        with self.lock:
-            state = self.running.get(Path(path))
-            if state is not None:
-                state["cells"], state["of"] = done, total
-
-    def finished(self, result: Result) -> None:
-        path = Path(result.notebook)
-        with self.lock:
-            self.running.pop(path, None)
-            self.done += 1
-            elapsed = format_run_time(time.perf_counter() - self.start)
-            self.write(
-                f"done {self.done}/{self.total}  {path.name} in {format_run_time(result.seconds)} "
-                f"({self._stored_note(path)}): {result.status}; {elapsed} since the start"
-            )
-            if self.bar is not None:
-                self.bar.update(1)
-            self._refresh()
-
-    def _running_text(self) -> str:
-        now = time.perf_counter()
-        parts = []
-        for path, state in self.running.items():
-            if not state["of"]:
-                cells = ""
-            elif state["cells"] < state["of"]:
-                cells = f"cell {state['cells'] + 1} of {state['of']}, "
-            else:
-                cells = "rendering, "
-            parts.append(f"{path.stem} ({cells}{self._against_stored(path, now - state['start'])})")
-        return ", ".join(parts)
-
-    def _refresh(self) -> None:
-        if self.bar is not None:
-            running = self._running_text()
-            self.bar.set_postfix_str(f"running: {running}" if running else "", refresh=True)
-
-    def tick(self) -> None:
-        with self.lock:
-            if self.bar is not None:
-                self._refresh()
-                return
-            now = time.perf_counter()
-            if self.running and now - self.last_beat >= self.heartbeat_s:
-                self.last_beat = now
-                self.write(f"  {format_run_time(now - self.start)} since the start; running: {self._running_text()}")
-
-    def close(self) -> None:
-        with self.lock:
-            if self.bar is not None:
-                self.bar.close()
-                self.bar = None
-            self.write(f"{self.done} of {self.total} done in {format_run_time(time.perf_counter() - self.start)}")
-
-
-class _Ticker:
-    """Calls ``progress.tick()`` every ``interval`` seconds in a daemon thread while the ``with`` block runs."""
-
-    def __init__(self, progress: Progress, interval: float = 1.0):
-        self.progress, self.interval = progress, interval
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="runner-progress", daemon=True)
-
-    def _run(self) -> None:
-        while not self.stop.wait(self.interval):
-            self.progress.tick()
-
-    def __enter__(self) -> Self:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop.set()
-        self.thread.join()
 
 
 _EVENTS = None  # in a worker process: the queue its cell counts go back on (set by _init_worker)

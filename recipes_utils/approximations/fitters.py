@@ -106,9 +106,9 @@ class Fitter:
     # values, reseeds the Monte Carlo draws and runs it again (Inference.refine) under the same rules as fit_advi.
     # Full-rank ADVI started from mean-field (init="advi") keeps a compiled mean-field fitter for its start.
     def _compile_advi(self, method="advi", settings=None):
+        from recipes_utils.advi import IterateAverage
         from recipes_utils.approximations.methods import advi_settings
         from recipes_utils.diagnostics import ELBOConvergence
-        from recipes_utils.inference import IterateAverage
 
         kw = advi_settings(method, self.settings if settings is None else settings)
         lr = pytensor.shared(np.asarray(kw["learning_rate"], dtype=pytensor.config.floatX), name="learning_rate")
@@ -134,7 +134,7 @@ class Fitter:
 
     @staticmethod
     def _run_advi(st, seed):
-        from recipes_utils.inference import _refine_advi
+        from recipes_utils.advi import _refine_advi
 
         for var, value in st["initial"]:
             var.set_value(value.copy())
@@ -143,7 +143,7 @@ class Fitter:
         return _refine_advi(st["inference"], st["step"], st["lr"], st["kw"], seed, st["rule"])
 
     def _fit_advi(self, seed):
-        from recipes_utils.inference import _start_full_rank_from
+        from recipes_utils.advi import _start_full_rank_from
 
         st = self._state
         if "start" in st:
