@@ -71,3 +71,21 @@ def test_a_refit_that_raises_leaves_that_familys_loo_marked_unreliable(fake_fits
     assert (pareto["refitted"] == 0).all() and not comparison.reliable and set(comparison.table.index) == {"ll4", "w1"}
     assert pareto["action"].str.contains("failed \\(RuntimeError: the refit's sampler failed\\)").all()
     assert sum("its LOO is unreliable" in note for note in comparison.notes) == 2
+
+
+def test_leave_one_out_refits_are_checked_as_the_full_fit_is(fake_fits, monkeypatch):
+    # a refit that fails fit_curves' checks must raise (and so mark the family's LOO unreliable), not pass unchecked
+    import recipes_utils.dose_response.fit as fit_module
+
+    seen = []
+    stand_in = fit_module.fit_curves
+
+    def fit_curves(model, *, seed, **kwargs):
+        seen.append(kwargs)
+        return stand_in(model, seed=seed, **kwargs)
+
+    monkeypatch.setattr(fit_module, "fit_curves", fit_curves)
+    compare_curves(mortality(), ("ll4", "w1"), seed=1, refit=10**6, **COLUMNS)
+    refits = seen[2:]  # the two families' own fits come first
+    assert refits, "no leave-one-out refit ran"
+    assert all(kw.get("check", True) for kw in refits), "a refit ran with its checks off"
