@@ -1,24 +1,15 @@
 """Helpers of the benchmarks: plate_nuts.py's per-variable digest, rhat_many_parameters.py's stationary chains (the
 reference the 400,000-row fit's r-hats are read against), nutpie_backends.py's CSV merge."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import arviz as az
 import numpy as np
 import pandas as pd
 import pytest
+from benchmark_loader import load_benchmark as load
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_diagnostics_digest_summarises_each_variable_then_lists_every_r_hat_above_the_bound():

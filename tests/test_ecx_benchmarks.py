@@ -1,25 +1,16 @@
 """The ECx coverage benchmark (benchmarks/ecx_coverage.py): its true curves and ECx against the library's, its
 Clopper-Pearson intervals and simulated data, one short run end to end, and the stored CSV's schema."""
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from benchmark_loader import load_benchmark as load
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "benchmarks"
 RESULTS = BENCH / "results"
-
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
