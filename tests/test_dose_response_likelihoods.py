@@ -448,6 +448,24 @@ def test_binomial_logit_density_is_scipys_and_finite_at_the_extremes():
     assert value[0] == 0.0 and np.isneginf(value[1]) and np.isfinite(grad[0])
 
 
+def test_binomial_density_with_its_coefficient_given_is_pymcs():
+    # the aggregated cells' density takes log C(n, y) precomputed (three log-gammas per cell fewer per gradient):
+    # trips if the coefficient or a term at p = 0 or 1, y = 0 or n, were wrong
+    import pymc as pm
+    import pytensor
+    import pytensor.tensor as pt
+
+    from recipes_utils.dose_response.likelihoods import binomial_logp, log_choose
+
+    y, n, p = pt.dvector("y"), pt.dvector("n"), pt.dvector("p")
+    ys, ns = np.array([0.0, 3.0, 10.0, 0.0, 12.0, 4.0]), np.array([10.0, 10.0, 10.0, 8.0, 12.0, 9.0])
+    ps = np.array([0.0, 0.3, 1.0, 1.0, 0.0, 0.6])  # p = 0 or 1: finite where y allows it, -inf where not
+    ours = pytensor.function([y, n, p], binomial_logp(y, n, p, log_choose(ns, ys)), mode=ALGEBRA)(ys, ns, ps)
+    pymc = pm.logp(pm.Binomial.dist(n=ns, p=ps), ys).eval()
+    np.testing.assert_allclose(ours, pymc, rtol=1e-12)
+    assert np.isfinite(ours[[0, 1, 2, 5]]).all() and np.isneginf(ours[[3, 4]]).all()
+
+
 def test_ll3_is_refused_under_beta_whose_mean_is_never_zero():
     data = simulated()
     with pytest.raises(ValueError, match="curve='ll3' fixes the high-dose limit \\(falling data\\) at 0, but under "

@@ -257,37 +257,66 @@ def _negative_binomial(name, mu, alpha, **kwargs):
     return pm.CustomDist(name, mu, alpha, dist=_negative_binomial_dist, logp=negative_binomial_logp, **kwargs)
 
 
-def binomial_logit_logp(value, n, logit_p):
+def binomial_logit_logp(value, n, logit_p, log_coef=None):
     """The binomial log density on the log odds ``logit_p``: ``log C(n, y) - y softplus(-logit_p) - (n - y)
     softplus(logit_p)``. PyMC's ``Binomial(logit_p=...)`` takes ``p = sigmoid(logit_p)``, which is 1.0 from a logit
     of about 37 on and then gives ``-inf`` for any failure; this stays finite, and is exact at ``logit_p = -inf``
-    (a level of exactly 0) for ``y = 0``."""
+    (a level of exactly 0) for ``y = 0``. ``log_coef``: ``log C(n, y)`` precomputed (:func:`log_choose`), as in
+    :func:`binomial_logp`."""
     import pytensor.tensor as pt
     from pymc.distributions.dist_math import binomln, check_parameters
 
     y = value
     successes = pt.switch(pt.eq(y, 0), 0.0, -y * pt.softplus(-logit_p))
     failures = pt.switch(pt.eq(n - y, 0), 0.0, -(n - y) * pt.softplus(logit_p))
-    res = pt.switch(pt.lt(y, 0) | pt.gt(y, n), -np.inf, binomln(n, y) + successes + failures)
+    coef = binomln(n, y) if log_coef is None else log_coef
+    res = pt.switch(pt.lt(y, 0) | pt.gt(y, n), -np.inf, coef + successes + failures)
     return check_parameters(res, n >= 0, msg="n >= 0")
 
 
-def _binomial_logit_dist(n, logit_p, size=None):
+def log_choose(n, k):
+    """``log C(n, k)`` in NumPy, for a binomial's data: :func:`binomial_logp` takes it precomputed."""
+    from scipy.special import gammaln
+
+    n, k = np.asarray(n, dtype=float), np.asarray(k, dtype=float)
+    return gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
+
+
+def binomial_logp(value, n, p, log_coef):
+    """PyMC's ``Binomial(n, p)`` log density with its coefficient ``log C(n, y)`` given (``log_coef``, from
+    :func:`log_choose`) instead of computed: the same value, without three log-gamma functions per cell at every
+    gradient. They are most of a gradient's cost at 24,000 cells (benchmarks/binomial_scale.py)."""
+    import pytensor.tensor as pt
+    from pymc.distributions.dist_math import check_parameters, logpow
+
+    y = value
+    res = pt.switch(pt.lt(y, 0) | pt.gt(y, n), -np.inf, log_coef + logpow(p, y) + logpow(1 - p, n - y))
+    return check_parameters(res, n >= 0, 0 <= p, p <= 1, msg="n >= 0, 0 <= p <= 1")
+
+
+def _binomial_dist(n, p, log_coef, size=None):
+    import pymc as pm
+
+    return pm.Binomial.dist(n=n, p=p, size=size)
+
+
+def _binomial_logit_dist(n, logit_p, log_coef=None, size=None):
     import pymc as pm
     import pytensor.tensor as pt
 
     return pm.Binomial.dist(n=n, p=pt.sigmoid(logit_p), size=size)
 
 
-def _binomial_logit(name, n, logit_p, **kwargs):
-    """A binomial observed variable on the log odds (:func:`binomial_logit_logp`); forward draws are
-    ``pm.Binomial``'s (``name=None``: the ``.dist``)."""
+def _binomial_logit(name, n, logit_p, log_coef=None, **kwargs):
+    """A binomial observed variable on the log odds (:func:`binomial_logit_logp`, with ``log_coef`` if given);
+    forward draws are ``pm.Binomial``'s (``name=None``: the ``.dist``)."""
     import pymc as pm
 
+    params = (n, logit_p) if log_coef is None else (n, logit_p, log_coef)
     if name is None:
-        return pm.CustomDist.dist(n, logit_p, dist=_binomial_logit_dist, logp=binomial_logit_logp,
+        return pm.CustomDist.dist(*params, dist=_binomial_logit_dist, logp=binomial_logit_logp,
                                   class_name="BinomialLogit", **kwargs)  # fmt: skip
-    return pm.CustomDist(name, n, logit_p, dist=_binomial_logit_dist, logp=binomial_logit_logp, **kwargs)
+    return pm.CustomDist(name, *params, dist=_binomial_logit_dist, logp=binomial_logit_logp, **kwargs)
 
 
 def _logaddexp(a, b):
@@ -346,10 +375,11 @@ def observation(lik: ResponseFamily, mu, noise: dict, trials=None, *, eta=None):
     return pm.Beta.dist(mu=mu, nu=noise["kappa"])
 
 
-def observe(lik: ResponseFamily, name, mu, noise: dict, observed, trials=None, *, eta=None, **kwargs):
+def observe(lik: ResponseFamily, name, mu, noise: dict, observed, trials=None, *, eta=None, log_coef=None, **kwargs):
     """The observed variable ``name`` of the likelihood (Student-t through :func:`student_t_logp`, the negative
     binomial through :func:`negative_binomial_logp`; a binomial given ``eta``, the mean's logit, through
-    :func:`binomial_logit_logp`)."""
+    :func:`binomial_logit_logp`, and one given ``log_coef``, its data's ``log C(n, y)``, through
+    :func:`binomial_logp`)."""
     import pymc as pm
 
     if lik.name == "normal":
@@ -357,8 +387,11 @@ def observe(lik: ResponseFamily, name, mu, noise: dict, observed, trials=None, *
     if lik.name == "student_t":
         return _student_t(name, noise["nu"], mu, noise["sigma"], observed=observed, **kwargs)
     if lik.name == "binomial" and eta is not None:
-        return _binomial_logit(name, trials, eta, observed=observed, **kwargs)
+        return _binomial_logit(name, trials, eta, log_coef, observed=observed, **kwargs)
     mu = _safe(lik, mu)
+    if lik.name == "binomial" and log_coef is not None:
+        return pm.CustomDist(name, trials, mu, log_coef, dist=_binomial_dist, logp=binomial_logp,
+                             observed=observed, **kwargs)  # fmt: skip
     if lik.name == "binomial":
         return pm.Binomial(name, n=trials, p=mu, observed=observed, **kwargs)
     if lik.name == "poisson":
@@ -387,10 +420,6 @@ def count_cells(lik: ResponseFamily, group_idx, log_conc, y, trials=None) -> tup
     ).reset_index()  # fmt: skip
     big_y, big_n = cells["total"].to_numpy(), cells["trials"].to_numpy()
     if lik.name == "binomial":
-
-        def log_choose(n, k):
-            return gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
-
         constant = log_choose(n_i, y).sum() - log_choose(big_n, big_y).sum()
     elif lik.name == "poisson":
         constant = (gammaln(big_y + 1) - big_y * np.log(cells["n"].to_numpy())).sum() - gammaln(y + 1).sum()
