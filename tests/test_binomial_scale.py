@@ -36,4 +36,4 @@ def test_stored_binomial_scale_rows():
         assert column in rows.columns, column
     assert (rows["curves"] >= 3000).any(), "no run at 3,000 curves"
     assert rows["coverage_log_ec50"].between(0, 1).all() and rows["coverage_log_ec10"].between(0, 1).all()
-    assert not rows.duplicated(["curves", "chains", "tune", "draws", "seed", "date"]).any()
+    assert not rows.duplicated(["curves", "chains", "tune", "draws", "seed", "date", "commit"]).any()
