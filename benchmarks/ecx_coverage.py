@@ -1,13 +1,16 @@
 """Coverage of the 94% intervals of EC10 and EC50, for every curve family, on data simulated from a known curve.
 
     .venv/bin/python benchmarks/ecx_coverage.py [--smoke] [--datasets 300] [--configs ll4/normal,bc5/binomial]
+        [--kind relative|control]
 
 The question: when :func:`recipes_utils.dose_response.ecx_table` says "EC10 lies in [a, b] with 94% probability", does
 the true EC10 lie there in about 94% of experiments? For each configuration (a curve family and a likelihood:
 every family of ``CURVE_NAMES`` with Normal noise, the 4PL under every other likelihood, and Brain-Cousens under the
 binomial, whose curve is drawn on the logit scale) this script fixes a true curve, simulates ``--datasets``
 experiments from it and fits each with the library's one-curve model, then counts how often the central 94% interval
-of each ECx holds the truth.
+of each ECx holds the truth. ``--kind`` chooses the ECx (``ecx_table``'s ``kind``): ``relative`` (the default), a
+share of the way from the control level to the high-dose limit, or ``control``, a share below (above, rising) the
+control level, the kind the families recipe reports for hormesis and averages over families.
 
 The design, the same for every configuration: an untreated control and 8 doses from 0.1 to 100 (geometric), 3
 replicates each (27 rows; binomial rows of 20 trials). The truths (``TRUTHS``) put the EC10 and EC50 inside the
@@ -22,10 +25,10 @@ data sets: one compiled sampler then serves them all (the response is a shared v
 ``with_data``), a few tenths of a second per fit instead of seconds of compiling. Per-data-set priors would differ
 only through the noise's effect on the response's range and midpoint.
 
-Writes one row per configuration to benchmarks/results/ecx_coverage.csv: the coverage of EC10 and EC50 with a 95%
-Clopper-Pearson interval for each (the binomial uncertainty of a coverage from ``--datasets`` data sets), whether the
-coverage lies in the target [0.90, 0.98], the fits with divergences, the largest r-hat and the share above 1.01, the
-median seconds per fit, and the truth. With 300 data sets a coverage of exactly 0.94 is observed within about +-0.027
+Writes one row per configuration and kind to benchmarks/results/ecx_coverage.csv: the coverage of EC10 and EC50 with
+a 95% Clopper-Pearson interval for each (the binomial uncertainty of a coverage from ``--datasets`` data sets), whether
+the coverage lies in the target [0.90, 0.98], the fits with divergences, the largest r-hat and the share above 1.01,
+the median seconds per fit, and the truth. With 300 data sets a coverage of exactly 0.94 is observed within about +-0.027
 (95%), so the target is wide enough that a calibrated configuration falls outside it by chance rarely (about 0.5% per
 figure).
 """
@@ -91,13 +94,19 @@ class Truth:
             return 1.0 / (1.0 + np.exp(-(lb + (lt - lb) * s)))
         return self.bottom + (self.top - self.bottom) * s
 
-    def ecx(self, x: float) -> float:
-        """The true relative ECx: the dose beyond which the mean stays past ``top + x/100 (bottom - top)`` (for bc5 the
-        last crossing, after the bump), by bracketing on a fine grid and Brent's method."""
+    def ecx(self, x: float, kind: str = "relative") -> float:
+        """The true ECx: the dose beyond which the mean stays past its level (for bc5 the last crossing, after the
+        bump), by bracketing on a fine grid and Brent's method. The level: ``top + x/100 (bottom - top)`` (relative),
+        ``top (1 - x/100)`` for a falling curve or ``top (1 + x/100)`` for a rising one (control)."""
         from scipy.optimize import brentq
 
-        level = self.top + x / 100 * (self.bottom - self.top)
         sign = np.sign(self.top - self.bottom)
+        if kind == "relative":
+            level = self.top + x / 100 * (self.bottom - self.top)
+        elif kind == "control":
+            level = self.top * (1 - sign * x / 100)
+        else:
+            raise ValueError(f"kind must be 'relative' or 'control', got {kind!r}")
 
         def past(log_dose):  # > 0 while the curve has not yet passed the level
             return sign * (self.mean(np.exp(log_dose)) - level)
@@ -181,14 +190,14 @@ def _observed_model(truth: Truth, conc):
     return base, pm.observe(base, {"response": shared}), shared
 
 
-def run_config(truth: Truth, n_datasets: int, seed: int) -> dict:
+def run_config(truth: Truth, n_datasets: int, seed: int, kind: str = "relative") -> dict:
     import arviz as az
 
     from recipes_utils.dose_response import ecx_draws, fit_curves
 
     conc = np.repeat(DOSES, REPLICATES)
     base, model, shared = _observed_model(truth, conc)
-    true = {x: truth.ecx(x) for x in (10, 50)}
+    true = {x: truth.ecx(x, kind) for x in (10, 50)}
     rng = np.random.default_rng(seed)
     hits = {10: 0, 50: 0}
     diverged, rhats, seconds = 0, [], []
@@ -201,12 +210,12 @@ def run_config(truth: Truth, n_datasets: int, seed: int) -> dict:
         seconds.append(time.perf_counter() - start)
         diverged += fit.fit.divergences > 0
         rhats.append(float(az.rhat(fit.idata).to_array().max()))
-        draws = ecx_draws(base, fit.idata, (10, 50)).isel(group=0)
+        draws = ecx_draws(base, fit.idata, (10, 50), kind=kind).isel(group=0)
         for j, x in enumerate((10, 50)):
             d = np.asarray(draws.isel(effect=j)).ravel()
             lo, hi = np.quantile(np.where(np.isposinf(d), 1e300, d), [lo_q, hi_q])
             hits[x] += bool(lo <= true[x] <= hi)
-    row = {"curve": truth.curve, "likelihood": truth.likelihood, "datasets": n_datasets}
+    row = {"curve": truth.curve, "likelihood": truth.likelihood, "kind": kind, "datasets": n_datasets}
     for x in (10, 50):
         cov = hits[x] / n_datasets
         lo, hi = clopper_pearson(hits[x], n_datasets)
@@ -230,6 +239,7 @@ def main(argv=None):
     parser.add_argument("--smoke", action="store_true", help=f"only {SMOKE_CONFIGS}, 8 data sets each")
     parser.add_argument("--datasets", type=int, default=None, help="data sets per configuration (default 300)")
     parser.add_argument("--configs", default=None, help="comma-separated curve/likelihood (default: all)")
+    parser.add_argument("--kind", choices=["relative", "control"], default="relative", help="which ECx")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
@@ -244,9 +254,9 @@ def main(argv=None):
     rows = []
     for k, name in enumerate(names):
         start = time.perf_counter()
-        row = run_config(known[name], n, seed=1000 + list(known).index(name))
+        row = run_config(known[name], n, seed=1000 + list(known).index(name), kind=args.kind)
         rows.append(row)
-        print(f"{name:26} EC10 {row['coverage_ec10']:.3f} [{row['coverage_ec10_low']:.3f}, "
+        print(f"{name + ' ' + args.kind:26} EC10 {row['coverage_ec10']:.3f} [{row['coverage_ec10_low']:.3f}, "
               f"{row['coverage_ec10_high']:.3f}]  EC50 {row['coverage_ec50']:.3f} [{row['coverage_ec50_low']:.3f}, "
               f"{row['coverage_ec50_high']:.3f}]  {row['fits_with_divergences']} fits with divergences, max r-hat "
               f"{row['max_rhat']:.3f}; {time.perf_counter() - start:.0f} s", flush=True)  # fmt: skip

@@ -221,7 +221,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark(
         "ecx_coverage.csv",
         "benchmarks/ecx_coverage.py",
-        ("curve", "likelihood"),
+        ("curve", "likelihood", "kind"),
         (
             "datasets",
             "coverage_ec10",

@@ -162,11 +162,12 @@ def test_bounded_responses_put_the_levels_on_the_logit_or_log_scale():
     assert "logit_top" in {v.name for v in one.free_RVs} and model_spec(one).likelihood.name == "binomial"
 
 
-@pytest.mark.parametrize("likelihood", ["binomial", "poisson"])
-def test_aggregated_cells_have_the_rows_log_density_and_gradient(likelihood):
+@pytest.mark.parametrize(("likelihood", "curve"), [("binomial", "ll4"), ("binomial", "bc5"), ("poisson", "ll4")])
+def test_aggregated_cells_have_the_rows_log_density_and_gradient(likelihood, curve):
+    # bc5 under the binomial: the curve on the logit scale, the cells' density on the logit (binomial_logit_logp)
     data = simulated(seed=3)
-    rows = build(likelihood, data=data, parameterization="centered")
-    cells = build(likelihood, data=data, parameterization="centered", aggregate=True)
+    rows = build(likelihood, data=data, parameterization="centered", curve=curve)
+    cells = build(likelihood, data=data, parameterization="centered", aggregate=True, curve=curve)
     assert len(cells["cell_total"].get_value()) < len(data)  # replicates were summed
     assert {v.name for v in rows.value_vars} == {v.name for v in cells.value_vars}
     logp_rows, logp_cells = rows.compile_logp(mode=ALGEBRA), cells.compile_logp(mode=ALGEBRA)

@@ -68,6 +68,19 @@ def test_bc5_binomial_truth_is_the_library_curve_on_the_logit_scale(coverage):
         assert t.ecx(x) == pytest.approx(library, rel=1e-8), x
 
 
+def test_control_ecx_truths_solve_their_own_level(coverage):
+    # kind="control": the dose where the curve passes top (1 - x/100) falling, top (1 + x/100) rising, for good
+    for t in coverage.TRUTHS:
+        sign = np.sign(t.top - t.bottom)
+        for x in (10, 50):
+            dose = t.ecx(x, "control")
+            assert t.mean(np.array([dose]))[0] == pytest.approx(t.top * (1 - sign * x / 100), rel=1e-6), (t.name, x)
+            after = np.geomspace(dose * 1.01, dose * 1e4, 200)
+            assert (sign * (t.mean(after) - t.top * (1 - sign * x / 100)) < 0).all(), (t.name, x)
+    with pytest.raises(ValueError, match="kind must be"):
+        coverage.TRUTHS[0].ecx(10, "absolute")
+
+
 def test_truths_put_ec10_and_ec50_inside_the_tested_doses(coverage):
     lo, hi = coverage.DOSES[coverage.DOSES > 0].min(), coverage.DOSES.max()
     for t in coverage.TRUTHS:
@@ -129,10 +142,12 @@ def test_stored_coverage_has_one_row_per_configuration(coverage):
     from recipes_utils.measurements import latest_rows
 
     rows = pd.read_csv(RESULTS / "ecx_coverage.csv")
-    latest = latest_rows(rows, ("curve", "likelihood"))
-    assert {(c, lik) for c, lik in zip(latest["curve"], latest["likelihood"])} == {
+    latest = latest_rows(rows, ("curve", "likelihood", "kind"))
+    relative = latest[latest["kind"] == "relative"]
+    assert {(c, lik) for c, lik in zip(relative["curve"], relative["likelihood"])} == {
         (t.curve, t.likelihood) for t in coverage.TRUTHS}  # fmt: skip
-    assert not latest.duplicated(["curve", "likelihood"]).any()
+    assert set(latest["kind"]) <= {"relative", "control"}
+    assert not latest.duplicated(["curve", "likelihood", "kind"]).any()
     assert (latest["datasets"] >= 100).all(), "at least 100 simulated data sets per configuration"
     for x in (10, 50):
         cov, lo, hi = latest[f"coverage_ec{x}"], latest[f"coverage_ec{x}_low"], latest[f"coverage_ec{x}_high"]
