@@ -4,7 +4,7 @@
 must run in one kernel, in order). The run ends when the slower worker ends, so the files go out heaviest first
 (longest-processing-time first): the light ones then fill the gaps at the end. ``tests/file_seconds.json`` holds
 each file's seconds in a run with an empty PyTensor compile directory, as in CI (the sum of its tests' durations,
-pytest's junit report, 2026-12-04, 2 cores). A file it does not list goes first: its cost is unknown, and a heavy
+pytest's junit report, 2026-12-06, 2 cores). A file it does not list goes first: its cost is unknown, and a heavy
 file started last would decide the run's length. ``make test`` passes ``--no-loadscope-reorder`` so that xdist keeps
 this order (its default orders files by their number of tests).
 """
