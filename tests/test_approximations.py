@@ -317,3 +317,39 @@ def test_fit_method_compiles_and_optimises_dadvi_once_for_both_dadvi_methods(mon
         pm.set_data({"y": np.zeros(50)})  # new data: a new optimum, the same compiled objective
     moved = approximations.fit_method("dadvi", m, seed=1, draws=200).idata.posterior["mu"].mean()
     assert abs(float(moved)) < 0.5 and len(built) == 1
+
+
+def test_dadvi_objective_gradient_and_hessian_products_are_pymc_extras_graphs():
+    # DadviFunctions assembles DADVI's objective by the chain rule from the model's own compiled functions; it must be
+    # pymc-extras' create_dadvi_graph, value for value, with the gradient and Hessian-vector product of that graph.
+    import pytensor
+    import pytensor.tensor as pt
+    from pymc_extras.inference.dadvi.dadvi import create_dadvi_graph
+
+    m = normal_model(np.random.default_rng(0).normal(3.0, 2.0, 30))
+    funcs = gaussian.DadviFunctions(m, n_fixed_draws=7, draws_seed=3)
+    eta, objective = create_dadvi_graph(m, n_params=funcs.n, n_fixed_draws=7, random_seed=3)
+    p = pt.vector("p", shape=eta.type.shape)
+    grad = pytensor.grad(objective, eta)
+    ref = pytensor.function([eta, p], [objective, grad, pytensor.grad((grad * p).sum(), eta)])
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        x, v = rng.normal(0, 0.5, 2 * funcs.n), rng.normal(0, 1, 2 * funcs.n)
+        value, g = funcs.f(x)
+        ref_value, ref_g, ref_hv = ref(x, v)
+        np.testing.assert_allclose(value, ref_value, rtol=1e-12)
+        np.testing.assert_allclose(g, ref_g, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(funcs.hessp(x, v), ref_hv, rtol=1e-10, atol=1e-12)
+    # a product at a point other than the last value's recomputes the gradients it needs
+    np.testing.assert_allclose(funcs.hessp(np.zeros(2 * funcs.n), v), ref(np.zeros(2 * funcs.n), v)[2], rtol=1e-10)
+
+
+def test_laplace_and_dadvi_compile_the_model_once_and_both_count_the_compilation():
+    m = normal_model(np.random.default_rng(0).normal(3.0, 2.0, 50))
+    mf = approximations.fit_method("dadvi", m, seed=1, draws=200)
+    funcs = gaussian.model_functions(m)
+    assert funcs.compile_seconds > 0
+    lap = approximations.fit_method("laplace", m, seed=1, draws=200)
+    assert gaussian.model_functions(m) is funcs, "compiled a second time"
+    assert lap.seconds >= funcs.compile_seconds, "Laplace's seconds leave out the compilation DADVI did"
+    assert mf.seconds >= funcs.compile_seconds
