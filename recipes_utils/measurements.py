@@ -66,6 +66,7 @@ def commit(repo: Path = REPO) -> str:
         return "unknown"
     if head.returncode:
         return "unknown"
+    git("update-index", "-q", "--refresh")  # a file touched but unchanged is not a change (git's stat cache)
     dirty = git("diff-index", "--quiet", "HEAD", "--").returncode == 1
     return head.stdout.strip() + ("-dirty" if dirty else "")
 

@@ -1,5 +1,6 @@
 """Benchmark rows carry their provenance and accumulate; docs/benchmarks.md is what the CSVs give."""
 
+import os
 import subprocess
 
 import pandas as pd
@@ -54,6 +55,22 @@ def test_commit_names_the_checkout_or_says_unknown(tmp_path):
                           capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
     assert here in (head, f"{head}-dirty")
     assert measurements.commit(tmp_path) == "unknown"  # not a git repository
+
+
+def test_commit_is_dirty_for_changed_content_not_for_a_touched_file(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], capture_output=True, check=True)
+
+    git("init", "-q")
+    (tmp_path / "a.txt").write_text("one\n")
+    git("add", "a.txt")
+    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q", "-m", "one")
+    head = measurements.commit(tmp_path)
+    assert not head.endswith("-dirty")
+    os.utime(tmp_path / "a.txt", (1, 1))  # the same content, another modification time
+    assert measurements.commit(tmp_path) == head
+    (tmp_path / "a.txt").write_text("two\n")
+    assert measurements.commit(tmp_path) == f"{head}-dirty"
 
 
 def test_latest_rows_keeps_the_last_row_of_each_configuration_in_first_seen_order():
