@@ -88,8 +88,8 @@ class Fitter:
                 self._state = getattr(self, f"_compile_{self.method}")()
             self.compiles += 1
             funcs = self._state.get("funcs") if isinstance(self._state, dict) else None
-            if funcs is not None:  # functions compiled earlier (for another method or fitter): count their compilation
-                start -= max(0.0, funcs.compile_seconds - (time.perf_counter() - start))
+            if funcs is not None:  # compiled here or earlier (for another method or fitter): counted either way
+                start = min(start, time.perf_counter() - funcs.compile_seconds)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=RuntimeWarning)
             warnings.filterwarnings("ignore", category=UserWarning)

@@ -114,15 +114,19 @@ def fit_method(
     else:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=RuntimeWarning)
+            # the compilation counts once in every fit, whether it was done here or earlier (for another method)
             if method == "laplace":
-                t = time.perf_counter()
-                funcs = gaussian.model_functions(model)  # compiled here, or earlier for DADVI: counted either way
-                start -= max(0.0, funcs.compile_seconds - (time.perf_counter() - t))
+                funcs = gaussian.model_functions(model)
+                start = time.perf_counter() - funcs.compile_seconds
                 g = gaussian.laplace(model, funcs=funcs, group_dim=group_dim)
             else:
-                mf, reused = _dadvi_optimum(model)
-                g = mf if method == "dadvi" else gaussian.lrvb(model, mf, _DADVI[model]["funcs"], group_dim=group_dim)
-                start -= reused  # compilation done earlier, and an optimum this model's data already had
+                if model not in _DADVI:
+                    _DADVI[model] = {"funcs": gaussian.DadviFunctions(model), "last": None}
+                entry = _DADVI[model]
+                start = time.perf_counter() - entry["funcs"].compile_seconds
+                mf, reused = _dadvi_optimum(model, entry)
+                g = mf if method == "dadvi" else gaussian.lrvb(model, mf, entry["funcs"], group_dim=group_dim)
+                start -= reused  # an optimum this model's data already had: count its optimisation
             flat = Flat(model)
         x, logq = g.draws(draws, seed)
         idata = flat.idata(x)
@@ -139,24 +143,17 @@ def fit_method(
 _DADVI: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _dadvi_optimum(model) -> tuple[gaussian.GaussianFit, float]:
-    """DADVI's optimum for the data ``model`` holds now, and the seconds of its work done before this call: the
-    compilation (in an earlier call, or for Laplace), and the optimisation if this model's data already had it."""
+def _dadvi_optimum(model, entry) -> tuple[gaussian.GaussianFit, float]:
+    """DADVI's optimum for the data ``model`` holds now, and its optimisation's seconds if this model's data already
+    had it (else 0: it is optimised now)."""
     from recipes_utils.approximations.fitters import _data_digest
 
-    entry = _DADVI.get(model)
-    built = 0.0
-    if entry is None:
-        start = time.perf_counter()
-        entry = _DADVI[model] = {"funcs": gaussian.DadviFunctions(model), "last": None}
-        built = time.perf_counter() - start
-    earlier = max(0.0, entry["funcs"].compile_seconds - built)
     digest = _data_digest(model)
     if entry["last"] is not None and entry["last"][0] == digest:
-        return entry["last"][1], earlier + entry["last"][1].seconds
+        return entry["last"][1], entry["last"][1].seconds
     fit = gaussian.dadvi(model, funcs=entry["funcs"])
     entry["last"] = (digest, fit)
-    return fit, earlier
+    return fit, 0.0
 
 
 def _fit_advi_kwargs(method: str, settings: dict | None) -> dict:
